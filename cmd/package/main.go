@@ -1,0 +1,180 @@
+// Command package builds the Function Compute code package of the rotator:
+// a zip holding the handler binary main (linux/amd64, mode 0755) and the
+// configuration file rotator.yaml (0644).
+//
+// The zip is reproducible: the same sources and Go toolchain give the same
+// bytes, so its sha256 identifies a release and a redeploy of unchanged code
+// is a no-op.
+//
+//	go run ./cmd/package [-o dist/function.zip] [-config deploy/rotator.yaml]
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// Names inside the zip: FC runs the handler "main" from the package root, and
+// the deploy files set ROTATOR_CONFIG_FILE=rotator.yaml.
+const (
+	binaryName = "main"
+	configName = "rotator.yaml"
+)
+
+// epoch is every entry's timestamp: the earliest time a zip can record, so
+// the bytes do not depend on when or where the package was built.
+var epoch = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func main() {
+	out := flag.String("o", filepath.Join("dist", "function.zip"), "output zip path")
+	config := flag.String("config", filepath.Join("deploy", "rotator.yaml"), "configuration file to ship as "+configName)
+	flag.Parse()
+	if flag.NArg() != 0 {
+		fmt.Fprintf(os.Stderr, "package: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
+	if err := run(*out, *config); err != nil {
+		fmt.Fprintln(os.Stderr, "package:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out, configPath string) error {
+	cfg, err := os.ReadFile(configPath)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if len(bytes.TrimSpace(cfg)) == 0 {
+		return fmt.Errorf("configuration %s is empty", configPath)
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "rotator-package-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	bin := filepath.Join(tmp, binaryName)
+	if err := build(root, bin); err != nil {
+		return err
+	}
+	binData, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+
+	var buf bytes.Buffer
+	if err := writeZip(&buf, []entry{
+		{name: binaryName, mode: 0o755, data: binData},
+		{name: configName, mode: 0o644, data: cfg},
+	}); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(out, buf.Bytes()); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	fmt.Printf("%s %d bytes sha256:%s\n", out, buf.Len(), hex.EncodeToString(sum[:]))
+	return nil
+}
+
+// moduleRoot finds the directory of go.mod from the working directory up, so
+// the command works from any folder of the repository.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod in the working directory or above it")
+		}
+		dir = parent
+	}
+}
+
+// build compiles the handler for FC's go1 runtime (linux/amd64, static) with
+// every input that varies between machines or checkouts stripped: paths
+// (-trimpath), VCS stamps (-buildvcs=false) and the build id.
+func build(root, bin string) error {
+	cmd := exec.Command("go", "build",
+		"-trimpath", "-buildvcs=false",
+		"-ldflags", "-s -w -buildid=",
+		"-o", bin, "./function")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build ./function: %w", err)
+	}
+	return nil
+}
+
+type entry struct {
+	name string
+	mode os.FileMode
+	data []byte
+}
+
+// writeZip writes the entries in the given order with fixed timestamps and
+// modes, so the output depends only on the entries' contents.
+func writeZip(w io.Writer, entries []entry) error {
+	zw := zip.NewWriter(w)
+	for _, e := range entries {
+		h := &zip.FileHeader{Name: e.name, Method: zip.Deflate, Modified: epoch}
+		// SetMode records Unix permissions: FC needs main's run bit.
+		h.SetMode(e.mode)
+		f, err := zw.CreateHeader(h)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(e.data); err != nil {
+			return err
+		}
+	}
+	return zw.Close()
+}
+
+// writeFileAtomic replaces path only once the new zip is complete, so an
+// interrupted run never leaves a truncated package for `s deploy`.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".function-*.zip")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
