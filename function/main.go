@@ -1,0 +1,167 @@
+// Command main is the rotator's Function Compute handler. Inside FC
+// (FC_RUNTIME_API set) it serves invocations through fc-runtime-go-sdk;
+// elsewhere `main -event FILE|-` runs one invocation and prints the report.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aliyun/fc-runtime-go-sdk/fc"
+	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sae-secret-rotator/rotator/internal/aliyun"
+	"github.com/sae-secret-rotator/rotator/rotation"
+)
+
+// Environment variables read besides the configuration's.
+const (
+	envRuntimeAPI  = "FC_RUNTIME_API"
+	envAccessKey   = "ALIBABA_CLOUD_ACCESS_KEY_ID"
+	envSecretKey   = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+	envToken       = "ALIBABA_CLOUD_SECURITY_TOKEN"
+	envLogLevel    = "ROTATOR_LOG_LEVEL"
+	exitOK         = 0
+	exitFailed     = 1
+	exitBadInput   = 2
+	defaultTimeout = 15 * time.Minute
+)
+
+func main() {
+	event := flag.String("event", "", "run one invocation with the event in `FILE` (\"-\" for stdin) and print the report")
+	timeout := flag.Duration("timeout", defaultTimeout, "with -event: the invocation's deadline")
+	flag.Parse()
+
+	log := newLogger(os.Getenv(envLogLevel))
+	defer func() { _ = log.Sync() }()
+	r := newRotator(log)
+
+	if *event == "" && os.Getenv(envRuntimeAPI) != "" {
+		fc.Start(handler(r))
+		return
+	}
+	if *event == "" {
+		fmt.Fprintln(os.Stderr, "usage: main -event FILE|-   (inside Function Compute, FC_RUNTIME_API is set and no flag is needed)")
+		os.Exit(exitBadInput)
+	}
+	os.Exit(runOnce(r, *event, *timeout, os.Stdin, os.Stdout))
+}
+
+// newRotator loads the configuration once per instance; an error is kept
+// and returned by every invocation, which then writes nothing.
+func newRotator(log *zap.Logger) *rotation.Rotator {
+	cfg, err := rotation.LoadConfig(os.Getenv)
+	var backend *aliyun.Backend
+	if err == nil {
+		backend, err = newBackend(cfg)
+	}
+	if err != nil {
+		log.Error("configuration refused", zap.String("code", string(rotation.CodeOf(err))), zap.Error(err))
+		return rotation.New(nil, err, nil, log)
+	}
+	log.Info("configuration loaded", zap.Int("targets", len(cfg.Targets)), zap.Duration("freshness", cfg.Freshness.Duration),
+		zap.Int("quotaCalls", cfg.Quota.Calls), zap.Duration("quotaPer", cfg.Quota.Per.Duration))
+	return rotation.New(cfg, nil, backend, log)
+}
+
+func newBackend(cfg *rotation.Config) (*aliyun.Backend, error) {
+	saeEP, err := aliyun.ParseEndpoint(aliyun.EnvSAEEndpoint, os.Getenv(aliyun.EnvSAEEndpoint))
+	if err != nil {
+		return nil, &rotation.Error{Code: rotation.InvalidConfig, Message: err.Error()}
+	}
+	crEP, err := aliyun.ParseEndpoint(aliyun.EnvCREndpoint, os.Getenv(aliyun.EnvCREndpoint))
+	if err != nil {
+		return nil, &rotation.Error{Code: rotation.InvalidConfig, Message: err.Error()}
+	}
+	return aliyun.NewBackend(saeEP, crEP, cfg.APITimeout.Duration), nil
+}
+
+// RotationFailed is the invocation's error when any secret failed: its text
+// is the report, so FC's async retries and failure destination carry it.
+type RotationFailed struct{ Report json.RawMessage }
+
+func (e *RotationFailed) Error() string { return string(e.Report) }
+
+func handler(r *rotation.Rotator) func(context.Context, json.RawMessage) (json.RawMessage, error) {
+	return func(ctx context.Context, event json.RawMessage) (json.RawMessage, error) {
+		inv := rotation.Invocation{Event: event, Credentials: envCredentials()}
+		if fctx, ok := fccontext.FromContext(ctx); ok {
+			inv.RequestID = fctx.RequestID
+			if c := fctx.Credentials; c.AccessKeyId != "" && c.AccessKeySecret != "" {
+				inv.Credentials = rotation.Credentials{AccessKeyID: c.AccessKeyId, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}
+			}
+		}
+		if inv.RequestID == "" {
+			inv.RequestID = newRequestID()
+		}
+		rep := r.Run(ctx, inv)
+		if !rep.OK() {
+			return nil, &RotationFailed{Report: rep.JSON()}
+		}
+		return rep.JSON(), nil
+	}
+}
+
+func runOnce(r *rotation.Rotator, file string, timeout time.Duration, stdin io.Reader, stdout io.Writer) int {
+	var event []byte
+	var err error
+	if file == "-" {
+		event, err = io.ReadAll(stdin)
+	} else {
+		event, err = os.ReadFile(file)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cannot read the event: %v\n", errors.Unwrap(err))
+		return exitBadInput
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	rep := r.Run(ctx, rotation.Invocation{RequestID: newRequestID(), Event: event, Credentials: envCredentials()})
+	_, _ = stdout.Write(append(rep.JSON(), '\n'))
+	switch {
+	case rep.BadInput():
+		return exitBadInput
+	case !rep.OK():
+		return exitFailed
+	default:
+		return exitOK
+	}
+}
+
+func envCredentials() rotation.Credentials {
+	return rotation.Credentials{AccessKeyID: os.Getenv(envAccessKey), AccessKeySecret: os.Getenv(envSecretKey), SecurityToken: os.Getenv(envToken)}
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "local-" + hex.EncodeToString(b)
+}
+
+// newLogger writes JSON lines to stderr: stdout holds only the report.
+func newLogger(level string) *zap.Logger {
+	lvl := zapcore.InfoLevel
+	if level != "" {
+		if l, err := zapcore.ParseLevel(level); err == nil {
+			lvl = l
+		}
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey, enc.EncodeTime = "time", zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(os.Stderr), lvl)
+	return zap.New(core).With(zap.String("logger", "rotator"))
+}

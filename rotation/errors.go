@@ -1,0 +1,58 @@
+package rotation
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a failure code of the report. The set is part of the contract.
+type Code string
+
+// The failure codes of CONTRACT.md.
+const (
+	InvalidEvent           Code = "InvalidEvent"
+	InvalidConfig          Code = "InvalidConfig"
+	UnknownTarget          Code = "UnknownTarget"
+	SecretNotFound         Code = "SecretNotFound"
+	UnsupportedSecretType  Code = "UnsupportedSecretType"
+	CorruptSecretData      Code = "CorruptSecretData"
+	CredentialSourceFailed Code = "CredentialSourceFailed"
+	UpdateFailed           Code = "UpdateFailed"
+	VerificationFailed     Code = "VerificationFailed"
+	Throttled              Code = "Throttled"
+	DeadlineExceeded       Code = "DeadlineExceeded"
+)
+
+// Error carries the report's code with a message that is safe to print:
+// messages are built by this module and never hold credential material.
+type Error struct {
+	Code    Code
+	Message string
+	Err     error // the cause, for errors.Is/As; its text is already in Message
+}
+
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+func (e *Error) Unwrap() error { return e.Err }
+
+// errorf builds an *Error; a %w verb keeps the cause reachable.
+func errorf(code Code, format string, args ...any) *Error {
+	err := fmt.Errorf(format, args...)
+	return &Error{Code: code, Message: err.Error(), Err: errors.Unwrap(err)}
+}
+
+// CodeOf returns the report code of err, or "" when err carries none.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// APIError is what a cloud client returns for a failed call; the engine
+// reads it to decide on retries. Implemented by internal/aliyun.
+type APIError interface {
+	error
+	ErrorCode() string // "Throttling.User", "InvalidSecretId.NotFound", "" for transport errors
+	HTTPStatus() int   // 0 for transport errors
+}

@@ -1,0 +1,222 @@
+package rotation
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Trigger kinds, as the report names them.
+const (
+	TriggerTimer  = "timer"
+	TriggerEvent  = "event"
+	TriggerManual = "manual"
+)
+
+// Actions of a manual event.
+const (
+	ActionRotate = "rotate"
+	ActionPlan   = "plan"
+)
+
+// Request is a decoded event: what this invocation was asked to do.
+type Request struct {
+	Trigger   string
+	Action    string
+	Targets   []string // empty: every target
+	Reason    string
+	Emergency bool
+	DryRun    bool
+	// Registry is set for EventBridge events.
+	Registry *RegistryEvent
+}
+
+// RegistryEvent is the part of an EventBridge CloudEvent the planner uses.
+type RegistryEvent struct {
+	ID, Source, Type     string
+	InstanceID, RegionID string
+}
+
+// manualEvent is the manual invoke's shape; a timer payload may carry it too.
+type manualEvent struct {
+	Action    *string   `json:"action"`
+	Targets   *[]string `json:"targets"`
+	Reason    *string   `json:"reason"`
+	Emergency *bool     `json:"emergency"`
+	DryRun    *bool     `json:"dryRun"`
+}
+
+type timerEvent struct {
+	TriggerTime string  `json:"triggerTime"`
+	TriggerName string  `json:"triggerName"`
+	Payload     *string `json:"payload"`
+}
+
+type cloudEvent struct {
+	SpecVersion string          `json:"specversion"`
+	ID          string          `json:"id"`
+	Source      string          `json:"source"`
+	Type        string          `json:"type"`
+	Data        json.RawMessage `json:"data"`
+}
+
+// DecodeEvent tells the three event kinds apart by shape (CONTRACT.md,
+// "Events"). Every error is an *Error with code InvalidEvent; messages name
+// fields, never echo values that could be secrets.
+func DecodeEvent(raw []byte) (Request, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		return Request{}, errorf(InvalidEvent, "the event is not a JSON object")
+	}
+	switch {
+	case fields["specversion"] != nil:
+		return decodeCloudEvent(raw)
+	case fields["triggerTime"] != nil || fields["triggerName"] != nil:
+		return decodeTimer(raw)
+	case fields["action"] != nil:
+		req, err := decodeManual(raw, true)
+		req.Trigger = TriggerManual
+		return req, err
+	default:
+		return Request{}, errorf(InvalidEvent, "the event is neither a timer event (triggerTime), an EventBridge CloudEvent (specversion) nor a manual event (action)")
+	}
+}
+
+func decodeTimer(raw []byte) (Request, error) {
+	var ev timerEvent
+	if err := strictUnmarshal(raw, &ev); err != nil {
+		return Request{}, errorf(InvalidEvent, "timer event: %v", err)
+	}
+	if ev.TriggerTime == "" || ev.TriggerName == "" {
+		return Request{}, errorf(InvalidEvent, "timer event: triggerTime and triggerName are required")
+	}
+	req := Request{Trigger: TriggerTimer, Action: ActionRotate}
+	if ev.Payload == nil || strings.TrimSpace(*ev.Payload) == "" {
+		return req, nil
+	}
+	p := []byte(*ev.Payload)
+	if !isJSONObject(p) {
+		return Request{}, errorf(InvalidEvent, "timer event: payload must be empty or a JSON object such as {\"targets\":[\"prod-pull\"]}")
+	}
+	req, err := decodeManual(p, false)
+	if err != nil {
+		return Request{}, errorf(InvalidEvent, "timer event: payload: %v", strings.TrimPrefix(err.Error(), string(InvalidEvent)+": "))
+	}
+	req.Trigger = TriggerTimer
+	return req, nil
+}
+
+// decodeManual decodes the manual shape; a timer payload may leave out action.
+func decodeManual(raw []byte, needAction bool) (Request, error) {
+	var ev manualEvent
+	if err := strictUnmarshal(raw, &ev); err != nil {
+		return Request{}, errorf(InvalidEvent, "manual event: %v", err)
+	}
+	req := Request{Action: ActionRotate}
+	switch {
+	case ev.Action == nil && needAction:
+		return Request{}, errorf(InvalidEvent, "manual event: action is required (%q or %q)", ActionRotate, ActionPlan)
+	case ev.Action == nil:
+	case *ev.Action == ActionRotate || *ev.Action == ActionPlan:
+		req.Action = *ev.Action
+	default:
+		return Request{}, errorf(InvalidEvent, "manual event: action must be %q or %q", ActionRotate, ActionPlan)
+	}
+	if ev.Targets != nil {
+		seen := map[string]bool{}
+		for i, t := range *ev.Targets {
+			if t == "" {
+				return Request{}, errorf(InvalidEvent, "manual event: targets[%d] is empty", i)
+			}
+			if !seen[t] {
+				seen[t] = true
+				req.Targets = append(req.Targets, t)
+			}
+		}
+	}
+	if ev.Reason != nil {
+		req.Reason = *ev.Reason
+	}
+	if ev.Emergency != nil {
+		req.Emergency = *ev.Emergency
+	}
+	if ev.DryRun != nil {
+		req.DryRun = *ev.DryRun
+	}
+	if req.Action == ActionPlan {
+		req.DryRun = true
+	}
+	return req, nil
+}
+
+func decodeCloudEvent(raw []byte) (Request, error) {
+	var ev cloudEvent
+	// CloudEvents carry many extension attributes: unknown fields are fine here.
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return Request{}, errorf(InvalidEvent, "CloudEvent: %v", typeErrorText(err))
+	}
+	switch {
+	case ev.SpecVersion != "1.0":
+		return Request{}, errorf(InvalidEvent, "CloudEvent: specversion must be \"1.0\"")
+	case ev.ID == "" || ev.Source == "" || ev.Type == "":
+		return Request{}, errorf(InvalidEvent, "CloudEvent: id, source and type are required")
+	}
+	reg := &RegistryEvent{ID: ev.ID, Source: ev.Source, Type: ev.Type}
+	if len(ev.Data) > 0 && !bytes.Equal(bytes.TrimSpace(ev.Data), []byte("null")) {
+		var data map[string]any
+		if err := json.Unmarshal(ev.Data, &data); err != nil {
+			return Request{}, errorf(InvalidEvent, "CloudEvent: data must be a JSON object")
+		}
+		reg.InstanceID, _ = data["InstanceId"].(string)
+		reg.RegionID, _ = data["RegionId"].(string)
+	}
+	return Request{Trigger: TriggerEvent, Action: ActionRotate, Registry: reg}, nil
+}
+
+// strictUnmarshal refuses unknown fields and trailing data.
+func strictUnmarshal(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errors.New(typeErrorText(err))
+	}
+	if dec.More() {
+		return errors.New("unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// typeErrorText words a decoding error by field, without the offending value.
+func typeErrorText(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("%s must be a %s", te.Field, jsonKind(te.Type.Kind().String()))
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
+		return "unknown field " + f
+	}
+	return "malformed JSON"
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice":
+		return "list"
+	case "map", "struct":
+		return "object"
+	default:
+		return "number"
+	}
+}
+
+func isJSONObject(b []byte) bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal(b, &m) == nil && m != nil
+}
