@@ -1,0 +1,122 @@
+package rotation
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestDecodeEvent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		want Request
+	}{
+		{"timer, empty payload", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"every20m","payload":""}`,
+			Request{Trigger: TriggerTimer, Action: ActionRotate}},
+		{"timer, no payload", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t"}`,
+			Request{Trigger: TriggerTimer, Action: ActionRotate}},
+		{"timer, scoped payload", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t","payload":"{\"targets\":[\"prod-pull\"]}"}`,
+			Request{Trigger: TriggerTimer, Action: ActionRotate, Targets: []string{"prod-pull"}}},
+		{"timer, scheduled audit", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t","payload":"{\"action\":\"plan\"}"}`,
+			Request{Trigger: TriggerTimer, Action: ActionPlan, DryRun: true}},
+		{"manual rotate", `{"action":"rotate","targets":["a","b","a"],"reason":"leak","emergency":true}`,
+			Request{Trigger: TriggerManual, Action: ActionRotate, Targets: []string{"a", "b"}, Reason: "leak", Emergency: true}},
+		{"manual plan", `{"action":"plan"}`, Request{Trigger: TriggerManual, Action: ActionPlan, DryRun: true}},
+		{"manual dry run", `{"action":"rotate","dryRun":true,"targets":[]}`, Request{Trigger: TriggerManual, Action: ActionRotate, DryRun: true}},
+		{"acr event", `{"specversion":"1.0","id":"e1","source":"acs.cr","type":"cr:Artifact:PushCompleted","time":"2026-11-23T10:00:00Z",
+			"aliyunaccountid":"1","data":{"InstanceId":"cri-abc","RegionId":"cn-hangzhou","RepoName":"app","Tag":"v1"}}`,
+			Request{Trigger: TriggerEvent, Action: ActionRotate, Registry: &RegistryEvent{ID: "e1", Source: "acs.cr",
+				Type: "cr:Artifact:PushCompleted", InstanceID: "cri-abc", RegionID: "cn-hangzhou"}}},
+		{"other source", `{"specversion":"1.0","id":"e2","source":"acs.oss","type":"oss:ObjectCreated:PutObject","data":{}}`,
+			Request{Trigger: TriggerEvent, Action: ActionRotate, Registry: &RegistryEvent{ID: "e2", Source: "acs.oss", Type: "oss:ObjectCreated:PutObject"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := DecodeEvent([]byte(tc.in))
+			if err != nil {
+				t.Fatalf("DecodeEvent: %v", err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodeEventRefuses(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"not JSON", `rotate please`, "not a JSON object"},
+		{"array", `[1,2]`, "not a JSON object"},
+		{"null", `null`, "not a JSON object"},
+		{"string", `"x"`, "not a JSON object"},
+		{"empty object", `{}`, "neither"},
+		{"unknown shape", `{"hello":"world"}`, "neither"},
+		{"bad action", `{"action":"delete"}`, `action must be "rotate" or "plan"`},
+		{"unknown field", `{"action":"rotate","force":true}`, `unknown field "force"`},
+		{"emergency not bool", `{"action":"rotate","emergency":"yes"}`, "emergency must be a boolean"},
+		{"targets not list", `{"action":"rotate","targets":"a"}`, "targets must be a list"},
+		{"empty target", `{"action":"rotate","targets":[""]}`, "targets[0] is empty"},
+		{"trailing data", `{"action":"rotate"} {"action":"plan"}`, "not a JSON object"},
+		{"timer payload not object", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t","payload":"rotate"}`, "payload must be empty or a JSON object"},
+		{"timer payload array", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t","payload":"[1]"}`, "payload must be empty or a JSON object"},
+		{"timer payload bad action", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t","payload":"{\"action\":\"nuke\"}"}`, "payload: manual event: action must be"},
+		{"timer missing name", `{"triggerTime":"2026-11-23T10:00:00Z"}`, "triggerTime and triggerName are required"},
+		{"timer extra field", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t","cron":"x"}`, `unknown field "cron"`},
+		{"cloudevent old spec", `{"specversion":"0.3","id":"1","source":"acs.cr","type":"t"}`, `specversion must be "1.0"`},
+		{"cloudevent no id", `{"specversion":"1.0","source":"acs.cr","type":"t"}`, "id, source and type are required"},
+		{"cloudevent data not object", `{"specversion":"1.0","id":"1","source":"acs.cr","type":"t","data":[1]}`, "data must be a JSON object"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeEvent([]byte(tc.in))
+			if err == nil {
+				t.Fatalf("accepted %s", tc.in)
+			}
+			if CodeOf(err) != InvalidEvent {
+				t.Errorf("code = %q, want InvalidEvent", CodeOf(err))
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestPlan(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{"targets":[
+	 {"name":"a","source":{"type":"acr-ee","instanceId":"cri-1","regionId":"cn-hangzhou"},"secrets":[{"namespaceId":"cn-hangzhou","secretId":1},{"namespaceId":"cn-hangzhou:x","secretName":"s"}]},
+	 {"name":"b","source":{"type":"acr-ee","instanceId":"cri-2","regionId":"cn-beijing"},"secrets":[{"namespaceId":"cn-beijing","secretId":2}]}]}`), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(items []item) (out []string) {
+		for _, it := range items {
+			out = append(out, it.target.Name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		req  Request
+		want []string
+		code Code
+	}{
+		{"all", Request{}, []string{"a", "a", "b"}, ""},
+		{"scoped", Request{Targets: []string{"b"}}, []string{"b"}, ""},
+		{"unknown target", Request{Targets: []string{"b", "c"}}, nil, UnknownTarget},
+		{"event for instance", Request{Registry: &RegistryEvent{Source: "acs.cr", InstanceID: "cri-2"}}, []string{"b"}, ""},
+		{"event with matching region", Request{Registry: &RegistryEvent{Source: "acs.cr", InstanceID: "cri-1", RegionID: "cn-hangzhou"}}, []string{"a", "a"}, ""},
+		{"event with other region", Request{Registry: &RegistryEvent{Source: "acs.cr", InstanceID: "cri-1", RegionID: "cn-shanghai"}}, nil, ""},
+		{"event for other instance", Request{Registry: &RegistryEvent{Source: "acs.cr", InstanceID: "cri-9"}}, nil, ""},
+		{"event from other source", Request{Registry: &RegistryEvent{Source: "acs.oss", InstanceID: "cri-1"}}, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			items, err := cfg.plan(tc.req)
+			if CodeOf(err) != tc.code {
+				t.Fatalf("err = %v, want code %q", err, tc.code)
+			}
+			if got := names(items); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("targets = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
