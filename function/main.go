@@ -162,6 +162,7 @@ func newLogger(level string) *zap.Logger {
 	}
 	enc := zap.NewProductionEncoderConfig()
 	enc.TimeKey, enc.EncodeTime = "time", zapcore.ISO8601TimeEncoder
+	enc.EncodeDuration = zapcore.StringDurationEncoder
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(os.Stderr), lvl)
 	return zap.New(core).With(zap.String("logger", "rotator"))
 }

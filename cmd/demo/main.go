@@ -1,0 +1,193 @@
+// Command demo runs one full rotation locally: it starts the bundled
+// emulator of SAE, ACR EE and the FC runtime API, builds the function, runs
+// it under the emulated runtime, sends a timer event and prints the
+// function's logs and its report. No cloud account is needed.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sae-secret-rotator/rotator/emulator"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// sts is the function role's credential that the emulated FC passes with
+// each invocation; the emulator accepts only it.
+var sts = emulator.Credential{AccessKeyID: "STS.demoFunctionRole", AccessKeySecret: "demo-sts-secret", SecurityToken: "demo-security-token"}
+
+func dockerConfig(auths map[string]map[string]string, extra map[string]any) string {
+	cfg := map[string]any{"auths": auths}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	b, _ := json.Marshal(cfg)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func entry(user, pass string) map[string]string {
+	return map[string]string{"username": user, "password": pass, "auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
+}
+
+func run() error {
+	emu, err := emulator.Start(emulator.Options{Credentials: []emulator.Credential{sts}})
+	if err != nil {
+		return err
+	}
+	defer emu.Close()
+	emu.AddInstance(emulator.Instance{ID: "cri-demo", RegionID: "cn-hangzhou"}) // public and VPC endpoints
+	prod, err := emu.CreateSecret(emulator.Secret{NamespaceID: "cn-hangzhou:prod", Name: "acr-pull", Type: "kubernetes.io/dockerconfigjson",
+		Data: map[string]string{".dockerconfigjson": dockerConfig(map[string]map[string]string{
+			"HTTPS://cri-demo-registry.cn-hangzhou.cr.aliyuncs.com/": entry("cr_temp_user", "expired-token"),
+			"docker.io": entry("team", "docker-hub-password"),
+		}, map[string]any{"credsStore": "desktop"})},
+		RelateApps: []emulator.App{{AppID: "0d3f-prod-api", AppName: "prod-api"}, {AppID: "77aa-prod-web", AppName: "prod-web"}}})
+	if err != nil {
+		return err
+	}
+	if _, err := emu.CreateSecret(emulator.Secret{NamespaceID: "cn-hangzhou:staging", Name: "acr-pull", Type: "kubernetes.io/dockerconfigjson",
+		Data:       map[string]string{".dockerconfigjson": dockerConfig(map[string]map[string]string{}, nil)},
+		RelateApps: []emulator.App{{AppID: "5e21-staging-api", AppName: "staging-api"}}}); err != nil {
+		return err
+	}
+	config := fmt.Sprintf(`{"schedule":{"interval":"20m"},"targets":[{"name":"prod-pull",
+ "source":{"type":"acr-ee","instanceId":"cri-demo","regionId":"cn-hangzhou"},
+ "secrets":[{"namespaceId":"cn-hangzhou:prod","secretId":%d},{"namespaceId":"cn-hangzhou:staging","secretName":"acr-pull"}]}]}`, prod)
+
+	dir, err := os.MkdirTemp("", "rotator-demo")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "main")
+	step("building the function: go build -o %s ./function", bin)
+	build := exec.Command("go", "build", "-o", bin, "./function")
+	build.Stdout, build.Stderr = os.Stdout, os.Stdout
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("go build: %w", err)
+	}
+
+	step("starting it under the emulated FC runtime API at %s", emu.RuntimeAPI())
+	fn := exec.Command(bin)
+	fn.Env = append(os.Environ(), "FC_RUNTIME_API="+emu.RuntimeAPI(), "ROTATOR_CONFIG="+config,
+		"ROTATOR_SAE_ENDPOINT="+emu.URL(), "ROTATOR_CR_ENDPOINT="+emu.URL())
+	fn.Stdout, fn.Stderr = prefixed("  fn| "), prefixed("  fn| ")
+	if err := fn.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = fn.Process.Kill(); _ = fn.Wait() }()
+
+	event := `{"triggerTime":"` + time.Now().UTC().Format(time.RFC3339) + `","triggerName":"every20m","payload":""}`
+	step("invoking it with a timer event: %s", event)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := emu.Invoke(ctx, emulator.Invocation{Payload: []byte(event), Timeout: 90 * time.Second, Credentials: sts})
+	if err != nil {
+		return err
+	}
+	time.Sleep(100 * time.Millisecond) // let the last log lines through
+
+	report := res.Payload
+	if res.Failed {
+		// The error body's message is the report.
+		var e struct{ ErrorMessage string }
+		_ = json.Unmarshal(res.Payload, &e)
+		report = []byte(e.ErrorMessage)
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, report, "", "  ") != nil {
+		pretty.Write(report)
+	}
+	step("the report (the invocation's result):")
+	fmt.Println(pretty.String())
+
+	step("SAE API calls the function made:")
+	for _, c := range emu.Calls() {
+		fmt.Fprintf(os.Stdout, "  %-4s %-22s %s %s\n", c.Product, c.Action, statusText(c.Status, c.Code), c.AccessKeyID)
+	}
+	step("the secrets now (passwords not shown):")
+	for _, ns := range []string{"cn-hangzhou:prod", "cn-hangzhou:staging"} {
+		for _, s := range emu.Secrets(ns) {
+			fmt.Fprintf(os.Stdout, "  %s secret %d %q\n", ns, s.ID, s.Name)
+			describe(s.Data[".dockerconfigjson"])
+		}
+	}
+	if res.Failed {
+		return fmt.Errorf("the rotation reported failures")
+	}
+	return nil
+}
+
+func describe(encoded string) {
+	raw, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		return
+	}
+	var cfg map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &cfg)
+	var auths map[string]struct{ Username, Password string }
+	_ = json.Unmarshal(cfg["auths"], &auths)
+	hosts := make([]string, 0, len(auths))
+	for h := range auths {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		fmt.Fprintf(os.Stdout, "    auths[%s]: username %s, password of %d characters\n", h, auths[h].Username, len(auths[h].Password))
+	}
+	for k := range cfg {
+		if k != "auths" {
+			fmt.Fprintf(os.Stdout, "    %s: kept\n", k)
+		}
+	}
+}
+
+func statusText(status int, code string) string {
+	if code != "" {
+		return fmt.Sprintf("%d %s", status, code)
+	}
+	return fmt.Sprint(status)
+}
+
+func step(format string, args ...any) { fmt.Fprintf(os.Stdout, "==> "+format+"\n", args...) }
+
+// prefixed marks the function's own output lines.
+func prefixed(prefix string) io.Writer {
+	pr, pw := io.Pipe()
+	go func() {
+		buf := make([]byte, 0, 64*1024)
+		tmp := make([]byte, 4096)
+		for {
+			n, err := pr.Read(tmp)
+			buf = append(buf, tmp[:n]...)
+			for {
+				i := bytes.IndexByte(buf, '\n')
+				if i < 0 {
+					break
+				}
+				fmt.Fprintln(os.Stdout, prefix+strings.TrimRight(string(buf[:i]), "\r"))
+				buf = buf[i+1:]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return pw
+}
