@@ -138,7 +138,12 @@ type report struct {
 	DryRun    bool   `json:"dryRun"`
 	Rotated   int    `json:"rotated"`
 	Failed    int    `json:"failed"`
-	Results   []struct {
+	// Error is set when the whole invocation was refused.
+	Error *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+	Results []struct {
 		Target      string   `json:"target"`
 		NamespaceID string   `json:"namespaceId"`
 		SecretID    int64    `json:"secretId"`
@@ -266,6 +271,9 @@ func TestShippedConfigurationIsAccepted(t *testing.T) {
 	code, rep, stderr := runFunction(t, bin, repoRoot, append(w.env(), "ROTATOR_CONFIG_FILE="+cfg), `{"action":"plan"}`)
 	if code == 2 || rep == nil {
 		t.Fatalf("deploy/rotator.yaml refused: exit %d; stderr:\n%s", code, tail(stderr))
+	}
+	if rep.Error != nil && rep.Error.Code == "InvalidConfig" {
+		t.Errorf("deploy/rotator.yaml: InvalidConfig: %s", rep.Error.Message)
 	}
 	for _, r := range rep.Results {
 		if r.Error != nil && r.Error.Code == "InvalidConfig" {
