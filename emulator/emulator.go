@@ -169,6 +169,7 @@ type Server struct {
 	invq          chan *pendingInvocation
 	inflight      map[string]*pendingInvocation
 	polls         int
+	waiting       int // polls blocked waiting for an invocation
 	firstPoll     chan struct{}
 	firstPollOnce sync.Once
 }

@@ -161,22 +161,20 @@ func (s *Server) serveNext(w http.ResponseWriter, r *http.Request) {
 	s.firstPollOnce.Do(func() { close(s.firstPoll) })
 
 	var p *pendingInvocation
+	s.setWaiting(+1)
 	select {
 	case p = <-s.invq:
+		s.setWaiting(-1)
 	case <-r.Context().Done():
+		s.setWaiting(-1)
 		return
 	case <-s.closing:
+		s.setWaiting(-1)
 		panic(http.ErrAbortHandler)
 	}
 	if r.Context().Err() != nil {
-		// The poller went away while the invocation was handed over: queue it again.
-		go func() {
-			select {
-			case s.invq <- p:
-			case <-p.abandoned:
-			case <-s.closing:
-			}
-		}()
+		// The poller went away while the invocation was handed over.
+		s.requeue(p)
 		return
 	}
 	inv := p.inv
@@ -202,7 +200,42 @@ func (s *Server) serveNext(w http.ResponseWriter, r *http.Request) {
 	}
 	set("Content-Length", strconv.Itoa(len(inv.Payload)))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(inv.Payload)
+	_, err := w.Write(inv.Payload)
+	if err == nil {
+		err = http.NewResponseController(w).Flush()
+	}
+	if err != nil {
+		s.requeue(p)
+	}
+}
+
+// requeue offers an invocation that did not reach its poller to the next poll.
+// (A poller that vanished without the server noticing yet can still swallow
+// an invocation; see Pollers.)
+func (s *Server) requeue(p *pendingInvocation) {
+	go func() {
+		select {
+		case s.invq <- p:
+		case <-p.abandoned:
+		case <-s.closing:
+		}
+	}()
+}
+
+func (s *Server) setWaiting(delta int) {
+	s.mu.Lock()
+	s.waiting += delta
+	s.mu.Unlock()
+}
+
+// Pollers is how many polls (GET .../invocation/next) are waiting for an
+// invocation right now. After stopping a function process, wait for it to
+// drop before invoking: a poll whose client is gone but that the server has
+// not yet noticed could otherwise take the invocation and lose it.
+func (s *Server) Pollers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiting
 }
 
 func (s *Server) servePost(w http.ResponseWriter, r *http.Request, id string, failed bool) {

@@ -102,11 +102,16 @@ func (s *Server) lookupLocked(ns string, id int64) (*secretState, *apiError) {
 
 // readLocked is a read of a secret through the API: while LagReads is in
 // force, the first reads after a stored write still see the state before it.
+// Only reads with a lag count (a DescribeSecret lag is not used up by ListSecrets).
 func readLocked(st *secretState, lag int) Secret {
+	if lag <= 0 || st.prev == nil {
+		return st.cur
+	}
 	st.readsSinceWrite++
-	if st.prev != nil && st.readsSinceWrite <= lag {
+	if st.readsSinceWrite <= lag {
 		return *st.prev
 	}
+	st.prev = nil
 	return st.cur
 }
 
