@@ -270,9 +270,6 @@ func appsOf(s Secret) []App {
 
 func refFields(it item) []zap.Field {
 	f := []zap.Field{zap.String("target", it.target.Name), zap.String("namespaceId", it.ref.NamespaceID)}
-	if it.ref.SecretID != 0 {
-		f = append(f, zap.Int64("secretId", it.ref.SecretID))
-	}
 	if it.ref.SecretName != "" {
 		f = append(f, zap.String("secretName", it.ref.SecretName))
 	}

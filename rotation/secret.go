@@ -57,7 +57,7 @@ func (w *invocation) rotate(ctx context.Context, it item) (res Result) {
 			zap.Duration("took", w.r.now().Sub(start)))
 		return res
 	}
-	fields := []zap.Field{zap.String("status", res.Status), zap.Strings("registries", res.Registries),
+	fields := []zap.Field{zap.Int64("secretId", res.SecretID), zap.String("status", res.Status), zap.Strings("registries", res.Registries),
 		zap.Any("relateApps", res.RelateApps), zap.Duration("took", w.r.now().Sub(start))}
 	if res.ExpiresAt != nil {
 		fields = append(fields, zap.Time("expiresAt", *res.ExpiresAt))
@@ -306,7 +306,9 @@ func (n *nsReader) read(ctx context.Context, notBefore time.Time) (*snapshot, er
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	w := n.w
-	if s := n.snap; s != nil && s.at.After(notBefore) && w.r.now().Sub(s.at) <= w.r.cfg.Freshness.Duration/2 {
+	// A read serves every write that goes out while it is fresh; a write that
+	// finds it aged (see rotateSecret) asks for a newer one.
+	if s := n.snap; s != nil && s.at.After(notBefore) && w.r.now().Sub(s.at) < w.r.cfg.Freshness.Duration {
 		return s, nil
 	}
 	var secrets []Secret
