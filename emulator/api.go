@@ -70,8 +70,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveRuntime(w, r)
 	case strings.HasPrefix(r.URL.Path, "/pop/"):
 		s.serveAPI(w, r, "sae")
+	case r.URL.Path == "/":
+		s.serveAPI(w, r, "cr") // RPC requests all go to "/"
 	default:
-		s.serveAPI(w, r, "cr")
+		writeJSON(w, http.StatusNotFound, newRequestID(), map[string]string{"Code": "InvalidPath", "Message": "The emulator does not serve this path."})
 	}
 }
 

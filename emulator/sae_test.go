@@ -54,6 +54,7 @@ func TestSAERoundTrip(t *testing.T) {
 
 	newData := dockerData("new-user", "new-pass")
 	newData["extra"] = "kept"
+	newData["odd_chars.txt"] = "a+b c/d=é*~%20&x=1;y\n"
 	u, err := update(srv, c, nsProd, id, wrapped(newData))
 	if err != nil {
 		t.Fatalf("UpdateSecret: %v", err)
@@ -260,4 +261,27 @@ func TestDirectState(t *testing.T) {
 
 func wrappedRaw(innerJSON string) string {
 	return `{"SecretData":` + quoteJSON(innerJSON) + `}`
+}
+
+func TestUnsupportedRoutes(t *testing.T) {
+	srv := startServer(t, emulator.Options{})
+	id := seedSecret(t, srv, nsProd, "acr-pull")
+	c := saeClient(t, emulator.DefaultCredential)
+	req := sae.CreateDeleteSecretRequest()
+	roa(srv, req.RoaRequest)
+	req.NamespaceId, req.SecretId = nsProd, itoaInteger(id)
+	_, err := c.DeleteSecret(req)
+	serverError(t, err, "InvalidAction.NotFound", 404)
+	if _, ok := srv.Secret(nsProd, id); !ok {
+		t.Fatal("the secret was deleted")
+	}
+	resp, err := http.Get(srv.URL() + "/favicon.ico")
+	if err != nil || resp.StatusCode != 404 {
+		t.Fatalf("unknown path: %v", err)
+	}
+	_ = resp.Body.Close()
+	calls := srv.Calls()
+	if len(calls) != 1 || calls[0].Action != "DeleteSecret" || calls[0].Status != 404 {
+		t.Fatalf("want only the DeleteSecret call recorded, got %d", len(calls))
+	}
 }
