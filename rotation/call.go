@@ -14,6 +14,9 @@ import (
 // (HTTP 5xx, transport errors and timeouts) are retried with backoff.
 const maxRetries = 5
 
+// maxTransportRetries bounds retries of calls that got no answer at all.
+const maxTransportRetries = 2
+
 func newBackoff(ctx context.Context) backoff.BackOff {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 200 * time.Millisecond
@@ -62,6 +65,9 @@ func (w *invocation) retry(ctx context.Context, api string, paced bool, fn func(
 			if paced {
 				w.r.pacer.Throttled()
 			}
+		case ae.HTTPStatus() == 0 && attempt > maxTransportRetries:
+			// A hanging endpoint costs a full timeout per attempt: give up sooner.
+			return backoff.Permanent(err)
 		case ae.HTTPStatus() >= 500 || ae.HTTPStatus() == 0:
 		default:
 			return backoff.Permanent(err)

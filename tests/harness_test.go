@@ -15,12 +15,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
 	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/tests/secretguard"
 )
 
 // binary is the function built once for the whole package.
@@ -229,7 +229,9 @@ func target(name string, refs ...string) string {
 }
 
 func byID(ns string, id int64) string { return fmt.Sprintf(`{"namespaceId":%q,"secretId":%d}`, ns, id) }
-func byName(ns, name string) string  { return fmt.Sprintf(`{"namespaceId":%q,"secretName":%q}`, ns, name) }
+func byName(ns, name string) string {
+	return fmt.Sprintf(`{"namespaceId":%q,"secretName":%q}`, ns, name)
+}
 
 func timerEvent(payload string) string {
 	b, _ := json.Marshal(map[string]string{"triggerTime": "2026-11-23T10:00:00Z", "triggerName": "every20m", "payload": payload})
@@ -340,20 +342,10 @@ func logLines(b []byte) []map[string]any {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer safe for a process's writes and the test's reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// syncBuffer is the guard's output buffer.
+type syncBuffer = secretguard.Buffer
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+// Guard is the shared secret guard.
+type Guard = secretguard.Guard
 
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]byte(nil), b.buf.Bytes()...)
-}
+func newGuard(t *testing.T, emu *emulator.Server) *Guard { return secretguard.New(t, emu) }

@@ -1,9 +1,12 @@
-package tests
+// Package secretguard fails a test when a credential appears in anything it
+// printed. Every end-to-end test of the project uses it.
+package secretguard
 
 import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -45,7 +48,8 @@ type output struct {
 	read func() []byte
 }
 
-func newGuard(t testing.TB, emu *emulator.Server) *Guard {
+// New returns a Guard that checks every watched output when the test ends.
+func New(t testing.TB, emu *emulator.Server) *Guard {
 	g := &Guard{t: t, emu: emu}
 	t.Cleanup(g.Check)
 	return g
@@ -63,7 +67,7 @@ func (g *Guard) Add(values ...string) {
 }
 
 // Watch scans a live output when the test ends.
-func (g *Guard) Watch(name string, b *syncBuffer) {
+func (g *Guard) Watch(name string, b *Buffer) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.outputs = append(g.outputs, output{name, b.Bytes})
@@ -160,4 +164,36 @@ func (g *Guard) Fatalf(format string, args ...any) {
 	g.t.Helper()
 	g.Errorf(format, args...)
 	g.t.FailNow()
+}
+
+// Protect, deferred at the top of a test, turns a panic into a failure
+// whose message and stack have every credential masked.
+func (g *Guard) Protect() {
+	p := recover()
+	if p == nil {
+		return
+	}
+	g.t.Helper()
+	msg, _ := g.clean(fmt.Sprint(p))
+	stack, _ := g.clean(string(debug.Stack()))
+	g.t.Fatalf("panic (credentials masked): %s\n%s", msg, stack)
+}
+
+// Buffer collects a process's output, safe for its writes and the test's reads.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// Bytes is a copy of what was written so far.
+func (b *Buffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]byte(nil), b.buf.Bytes()...)
 }
