@@ -278,11 +278,20 @@ func baseEnv() []string {
 // from the result or, when the invocation failed, from its error message.
 func (f *function) invoke(event string, timeout time.Duration) (rep rotation.Report, failed bool) {
 	f.w.t.Helper()
+	rep, failed, err := f.invokeAs(sts, event, timeout)
+	if err != nil {
+		f.w.t.Fatal(err)
+	}
+	return rep, failed
+}
+
+// invokeAs invokes with the given credentials; safe from any goroutine.
+func (f *function) invokeAs(cred emulator.Credential, event string, timeout time.Duration) (rep rotation.Report, failed bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+30*time.Second)
 	defer cancel()
-	res, err := f.w.emu.Invoke(ctx, emulator.Invocation{Payload: []byte(event), Timeout: timeout, Credentials: sts})
+	res, err := f.w.emu.Invoke(ctx, emulator.Invocation{Payload: []byte(event), Timeout: timeout, Credentials: cred})
 	if err != nil {
-		f.w.t.Fatalf("invoke: %v", err)
+		return rep, false, fmt.Errorf("invoke: %w", err)
 	}
 	body := res.Payload
 	f.w.guard.WatchBytes("invocation result", body)
@@ -292,14 +301,14 @@ func (f *function) invoke(event string, timeout time.Duration) (rep rotation.Rep
 			Type    string `json:"errorType"`
 		}
 		if err := json.Unmarshal(body, &e); err != nil {
-			f.w.t.Fatalf("the error posted is not the runtime's error JSON: %v", err)
+			return rep, true, fmt.Errorf("the error posted is not the runtime's error JSON: %w", err)
 		}
 		body = []byte(e.Message)
 	}
 	if err := json.Unmarshal(body, &rep); err != nil {
-		f.w.t.Fatalf("the invocation's result is not a report: %v", err)
+		return rep, res.Failed, fmt.Errorf("the invocation's result is not a report: %w", err)
 	}
-	return rep, res.Failed
+	return rep, res.Failed, nil
 }
 
 // cli runs `main -event -` with the event on stdin and credentials from the environment.
