@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
+	"github.com/sae-secret-rotator/rotator/tests/secretguard"
 )
 
 // buildDir holds the binaries built once for the whole package run.
@@ -78,6 +79,7 @@ type world struct {
 	srv    *emulator.Server
 	byID   int64
 	config string // inline JSON configuration naming the emulator's secrets
+	guard  *secretguard.Guard
 }
 
 // startWorld starts an emulator with one ACR EE instance (one public
@@ -99,8 +101,9 @@ func startWorld(t *testing.T) *world {
 		cfg := fmt.Sprintf(`{"auths":{"other.example.com":{"username":%q,"password":"old-password","auth":%q}}}`, user, auth)
 		return map[string]string{".dockerconfigjson": base64.StdEncoding.EncodeToString([]byte(cfg))}
 	}
-	if _, err := srv.CreateSecret(emulator.Secret{NamespaceID: e2eNamespace, Name: e2eByName,
-		Type: "kubernetes.io/dockerconfigjson", Data: dockercfg("by-name")}); err != nil {
+	byName, err := srv.CreateSecret(emulator.Secret{NamespaceID: e2eNamespace, Name: e2eByName,
+		Type: "kubernetes.io/dockerconfigjson", Data: dockercfg("by-name")})
+	if err != nil {
 		t.Fatal(err)
 	}
 	byID, err := srv.CreateSecret(emulator.Secret{NamespaceID: e2eNamespace, Name: "acr-pull-by-id",
@@ -110,7 +113,12 @@ func startWorld(t *testing.T) *world {
 	}
 	config := fmt.Sprintf(`{"schedule":{"interval":"20m"},"targets":[{"name":"e2e","source":{"type":"acr-ee","instanceId":%q,"regionId":%q,"domains":[]},"secrets":[{"namespaceId":%q,"secretName":%q},{"namespaceId":%q,"secretId":%d}]}]}`,
 		e2eInstance, e2eRegion, e2eNamespace, e2eByName, e2eNamespace, byID)
-	return &world{srv: srv, byID: byID, config: config}
+	g := secretguard.New(t, srv)
+	for _, id := range []int64{byName, byID} {
+		g.Track(e2eNamespace, id)
+	}
+	g.Add("old-password")
+	return &world{srv: srv, byID: byID, config: config, guard: g}
 }
 
 // env is the function's environment for a run against the emulator: the
@@ -159,7 +167,7 @@ type report struct {
 
 // runFunction runs `main -event FILE` in dir and returns its exit code, the
 // decoded report (nil when stdout is not one) and stderr for diagnostics.
-func runFunction(t *testing.T, bin, dir string, env []string, event string) (int, *report, string) {
+func runFunction(t *testing.T, w *world, bin, dir string, env []string, event string) (int, *report, string) {
 	t.Helper()
 	eventFile := filepath.Join(t.TempDir(), "event.json")
 	if err := os.WriteFile(eventFile, []byte(event), 0o644); err != nil {
@@ -168,8 +176,10 @@ func runFunction(t *testing.T, bin, dir string, env []string, event string) (int
 	cmd := exec.Command(bin, "-event", eventFile)
 	cmd.Dir = dir
 	cmd.Env = env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	stdout, stderr := &secretguard.Buffer{}, &secretguard.Buffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	w.guard.Watch(filepath.Base(bin)+" stdout", stdout)
+	w.guard.Watch(filepath.Base(bin)+" stderr", stderr)
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
@@ -186,13 +196,13 @@ func runFunction(t *testing.T, bin, dir string, env []string, event string) (int
 		}
 		var rep report
 		if json.Unmarshal(stdout.Bytes(), &rep) != nil {
-			return code, nil, stderr.String()
+			return code, nil, string(stderr.Bytes())
 		}
-		return code, &rep, stderr.String()
+		return code, &rep, string(stderr.Bytes())
 	case <-time.After(2 * time.Minute):
 		_ = cmd.Process.Kill()
 		<-done
-		t.Fatalf("%s -event %s did not finish in 2 minutes; stderr:\n%s", bin, event, tail(stderr.String()))
+		w.guard.Fatalf("%s -event %s did not finish in 2 minutes; stderr:\n%s", bin, event, tail(string(stderr.Bytes())))
 		return 0, nil, ""
 	}
 }
@@ -224,9 +234,9 @@ func TestPolicyActionsMatchTheCallsOfARun(t *testing.T) {
 
 	timerName := mustString(t, "timer triggerName", triggersByType(t, loadSYAML(t).function(t))["timer"]["triggerName"])
 	timer := fmt.Sprintf(`{"triggerTime":%q,"triggerName":%q,"payload":""}`, time.Now().UTC().Format(time.RFC3339), timerName)
-	code, rep, stderr := runFunction(t, bin, repoRoot, env, timer)
+	code, rep, stderr := runFunction(t, w, bin, repoRoot, env, timer)
 	if code != 0 || rep == nil || rep.Trigger != "timer" || rep.Rotated != 2 || rep.Failed != 0 {
-		t.Fatalf("timer run: exit %d, report %+v; stderr:\n%s", code, rep, tail(stderr))
+		w.guard.Fatalf("timer run: exit %d, report %+v; stderr:\n%s", code, rep, tail(stderr))
 	}
 
 	// An event the deploy files' filter lets through rotates the target too,
@@ -237,9 +247,9 @@ func TestPolicyActionsMatchTheCallsOfARun(t *testing.T) {
 	filter = parseFilter(t, "s.yaml", mustString(t, "pattern", pattern))
 	event := fmt.Sprintf(`{"specversion":"1.0","id":"e2e-1","source":%q,"type":%q,"subject":"acs:cr:%s:1234567890123456:repository/%s/ns/app","time":%q,"datacontenttype":"application/json;charset=utf-8","aliyunaccountid":"1234567890123456","aliyunregionid":%q,"aliyuneventbusname":"default","data":{"InstanceId":%q,"InstanceName":"e2e","RegionId":%q,"RepoNamespaceName":"ns","RepoName":"app","Tag":"v1"}}`,
 		filter.Source[0], filter.Type[0], e2eRegion, e2eInstance, time.Now().UTC().Format(time.RFC3339), e2eRegion, e2eInstance, e2eRegion)
-	code, rep, stderr = runFunction(t, bin, repoRoot, env, event)
+	code, rep, stderr = runFunction(t, w, bin, repoRoot, env, event)
 	if code != 0 || rep == nil || rep.Trigger != "event" || rep.Rotated != 2 {
-		t.Fatalf("%s event: exit %d, report %+v; stderr:\n%s", filter.Type[0], code, rep, tail(stderr))
+		w.guard.Fatalf("%s event: exit %d, report %+v; stderr:\n%s", filter.Type[0], code, rep, tail(stderr))
 	}
 
 	called := permissions(w.srv)
@@ -268,9 +278,9 @@ func TestShippedConfigurationIsAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, rep, stderr := runFunction(t, bin, repoRoot, append(w.env(), "ROTATOR_CONFIG_FILE="+cfg), `{"action":"plan"}`)
+	code, rep, stderr := runFunction(t, w, bin, repoRoot, append(w.env(), "ROTATOR_CONFIG_FILE="+cfg), `{"action":"plan"}`)
 	if code == 2 || rep == nil {
-		t.Fatalf("deploy/rotator.yaml refused: exit %d; stderr:\n%s", code, tail(stderr))
+		w.guard.Fatalf("deploy/rotator.yaml refused: exit %d; stderr:\n%s", code, tail(stderr))
 	}
 	if rep.Error != nil && rep.Error.Code == "InvalidConfig" {
 		t.Errorf("deploy/rotator.yaml: InvalidConfig: %s", rep.Error.Message)
@@ -405,9 +415,9 @@ func TestPackage(t *testing.T) {
 		}
 	}
 	w.srv.ResetCalls()
-	code, rep, stderr := runFunction(t, filepath.Join(dir, "main"), dir, append(w.env(), "ROTATOR_CONFIG_FILE="+wantConfigName), `{"action":"plan"}`)
+	code, rep, stderr := runFunction(t, w, filepath.Join(dir, "main"), dir, append(w.env(), "ROTATOR_CONFIG_FILE="+wantConfigName), `{"action":"plan"}`)
 	if code != 0 || rep == nil || !rep.DryRun || len(rep.Results) != 2 {
-		t.Fatalf("unpacked main -event plan.json: exit %d, report %+v; stderr:\n%s", code, rep, tail(stderr))
+		w.guard.Fatalf("unpacked main -event plan.json: exit %d, report %+v; stderr:\n%s", code, rep, tail(stderr))
 	}
 	for _, r := range rep.Results {
 		if r.Status != "planned" {
