@@ -50,7 +50,7 @@ func (a *ACREE) Domains(ctx context.Context) ([]string, error) {
 	req.ModuleName = "Registry"
 	resp := cr_ee.CreateListInstanceEndpointResponse()
 	if err := c.DoAction(req, resp); err != nil {
-		return nil, callError("cr", "ListInstanceEndpoint", err, a.b.timeout)
+		return nil, callError(ctx, "cr", "ListInstanceEndpoint", err, a.b.timeout)
 	}
 	if err := crFailure("ListInstanceEndpoint", resp.GetHttpStatus(), resp.ListInstanceEndpointIsSuccess, resp.Code); err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ func (a *ACREE) Token(ctx context.Context) (rotation.Token, error) {
 	req.InstanceId = a.src.InstanceID
 	resp := cr_ee.CreateGetAuthorizationTokenResponse()
 	if err := c.DoAction(req, resp); err != nil {
-		return rotation.Token{}, callError("cr", "GetAuthorizationToken", err, a.b.timeout)
+		return rotation.Token{}, callError(ctx, "cr", "GetAuthorizationToken", err, a.b.timeout)
 	}
 	if err := crFailure("GetAuthorizationToken", resp.GetHttpStatus(), resp.GetAuthorizationTokenIsSuccess, resp.Code); err != nil {
 		return rotation.Token{}, err

@@ -126,8 +126,16 @@ func (e *CallError) HTTPStatus() int { return e.Status }
 const maxMessage = 300
 
 // callError turns an SDK error into a CallError.
-func callError(product, action string, err error, timeout time.Duration) error {
+func callError(ctx context.Context, product, action string, err error, timeout time.Duration) error {
 	ce := &CallError{Product: product, Action: action}
+	// The SDK's ClientError keeps its cause in OriginError, not Unwrap.
+	for {
+		o, ok := err.(interface{ OriginError() error })
+		if !ok || o.OriginError() == nil {
+			break
+		}
+		err = o.OriginError()
+	}
 	var se *sdkerrors.ServerError
 	var ue *url.Error
 	switch {
@@ -138,11 +146,13 @@ func callError(product, action string, err error, timeout time.Duration) error {
 		}
 	case errors.As(err, &ue):
 		// url.Error holds the URL, and with it the query: keep only the cause.
+		// http.Client's own timeout also reports context.DeadlineExceeded:
+		// only the invocation's context ending is a cancellation.
 		switch {
+		case ctx.Err() != nil:
+			ce.Message = "cancelled: the invocation's deadline came"
 		case ue.Timeout():
 			ce.Message = fmt.Sprintf("no answer within %v (timed out)", timeout)
-		case errors.Is(ue.Err, context.Canceled), errors.Is(ue.Err, context.DeadlineExceeded):
-			ce.Message = "cancelled: the invocation's deadline came"
 		default:
 			ce.Message = "transport error: " + ue.Err.Error()
 		}

@@ -50,7 +50,7 @@ func (s *SAE) ListSecrets(ctx context.Context, namespaceID string) ([]rotation.S
 	req.NamespaceId = namespaceID
 	resp := sae.CreateListSecretsResponse()
 	if err := c.DoAction(req, resp); err != nil {
-		return nil, callError("sae", "ListSecrets", err, s.b.timeout)
+		return nil, callError(ctx, "sae", "ListSecrets", err, s.b.timeout)
 	}
 	if err := envelope("ListSecrets", resp.GetHttpStatus(), resp.Success, resp.Code, resp.Message); err != nil {
 		return nil, err
@@ -83,7 +83,7 @@ func (s *SAE) DescribeSecret(ctx context.Context, namespaceID string, id int64) 
 	req.SecretId = requests.NewInteger64(id)
 	resp := sae.CreateDescribeSecretResponse()
 	if err := c.DoAction(req, resp); err != nil {
-		return rotation.Secret{}, callError("sae", "DescribeSecret", err, s.b.timeout)
+		return rotation.Secret{}, callError(ctx, "sae", "DescribeSecret", err, s.b.timeout)
 	}
 	if err := envelope("DescribeSecret", resp.GetHttpStatus(), resp.Success, resp.Code, resp.Message); err != nil {
 		return rotation.Secret{}, err
@@ -120,7 +120,7 @@ func (s *SAE) UpdateSecret(ctx context.Context, namespaceID string, id int64, da
 	req.SecretData = string(wrapped)
 	resp := sae.CreateUpdateSecretResponse()
 	if err := c.DoAction(req, resp); err != nil {
-		return callError("sae", "UpdateSecret", err, s.b.timeout)
+		return callError(ctx, "sae", "UpdateSecret", err, s.b.timeout)
 	}
 	return envelope("UpdateSecret", resp.GetHttpStatus(), resp.Success, resp.Code, resp.Message)
 }
