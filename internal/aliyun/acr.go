@@ -3,7 +3,6 @@ package aliyun
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/cr_ee"
@@ -57,7 +56,8 @@ func (a *ACREE) Domains(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, ep := range resp.Endpoints {
-		if !ep.Enable || (ep.Status != "" && !strings.EqualFold(ep.Status, "RUNNING")) {
+		// Enable is the switch users flip; Status values are not documented, so they are not judged.
+		if !ep.Enable {
 			continue
 		}
 		for _, d := range ep.Domains {
