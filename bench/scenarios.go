@@ -1,0 +1,654 @@
+// Package bench measures the rotator's performance figures against the bundled
+// emulator: SAE calls per rotated secret, quota-bound and latency-bound time,
+// two instances sharing one quota, cold start, peak RSS, allocations and the
+// size of the code package.
+//
+// The scenarios here run the real function binary (built as cmd/package
+// builds it) under the emulated FC runtime API, as tests/ does, and return
+// raw measurements. bench_test.go wraps them in Go benchmarks; cmd/bench runs
+// each once and prints them next to their goals.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sae-secret-rotator/rotator/emulator"
+	"github.com/sae-secret-rotator/rotator/internal/pacer"
+	"github.com/sae-secret-rotator/rotator/rotation"
+)
+
+// Scale is SAE's quota with its minute scaled down, so that a paced run of
+// hundreds of calls takes seconds. The emulator enforces Calls per Window and
+// the function is configured with the same quota.
+type Scale struct {
+	Calls  int
+	Window time.Duration
+}
+
+// DefaultScale is SAE's 60 calls a minute with the minute scaled 50x down
+// to 1.2 s: the freshness window scales with it to exactly 200 ms, so a
+// window holds as many paced calls as 10 s do in production (9).
+var DefaultScale = Scale{Calls: 60, Window: 1200 * time.Millisecond}
+
+// Production is SAE's quota as the function's defaults assume it.
+var Production = Scale{Calls: rotation.DefaultQuota, Window: rotation.DefaultQuotaPer}
+
+// Factor is how much faster than production the scale runs.
+func (s Scale) Factor() float64 { return float64(time.Minute) / float64(s.Window) }
+
+// Freshness is the production freshness window (10 s a minute of quota)
+// scaled like the quota.
+func (s Scale) Freshness() time.Duration {
+	return time.Duration(math.Round(float64(rotation.DefaultFreshness) / s.Factor()))
+}
+
+// QuotaRate is the quota in calls per second.
+func (s Scale) QuotaRate() float64 { return float64(s.Calls) / s.Window.Seconds() }
+
+// PacedRate is the function pacer's sustained ceiling in calls per second.
+func (s Scale) PacedRate() float64 { return pacer.New(s.Calls, s.Window).Rate() }
+
+// M is the number of secrets one read can serve at the paced rate: a
+// freshness window holds F·r paced calls, one read and then a write and a
+// verification per secret, so m = ⌊(F·r − 1) / 2⌋ (at least 1).
+func (s Scale) M(freshness time.Duration) int {
+	calls := freshness.Seconds() * s.PacedRate()
+	return max(1, int(math.Floor((calls-1)/2+1e-9)))
+}
+
+// CallBudget is the goal for SAE calls per rotated secret when n secrets of
+// one namespace rotate: a write and a verification each, and ⌈n/m⌉ reads.
+// That is 2 + 1/n when the n writes fit in one freshness window, and 2 + 1/m
+// when m divides n (the issue's "2 + 1/m otherwise"); for other n the last
+// read serves fewer than m secrets (n = 10, m = 4: 3 reads, 2.3).
+func (s Scale) CallBudget(n int, freshness time.Duration) float64 {
+	m := s.M(freshness)
+	return 2 + float64((n+m-1)/m)/float64(n)
+}
+
+// The function role's STS credential the emulated FC passes with every
+// invocation; the emulator accepts only it.
+var sts = emulator.Credential{AccessKeyID: "STS.benchFunctionRole", AccessKeySecret: "bench-sts-secret-value", SecurityToken: "bench-security-token"}
+
+const (
+	instanceID = "cri-bench"
+	region     = "cn-hangzhou"
+	dockerType = "kubernetes.io/dockerconfigjson"
+)
+
+// ModuleRoot finds the directory of go.mod from the working directory up.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod in the working directory or above it")
+		}
+		dir = parent
+	}
+}
+
+// BuildFunction builds the handler into dir/main as cmd/package does
+// (static, stripped, -trimpath): the binary that ships.
+func BuildFunction(dir string) (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "main")
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -buildid=", "-o", bin, "./function")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./function: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// PackageSize runs `go run ./cmd/package` into dir and returns the size of
+// the zip it wrote (the same bytes as dist/function.zip: the zip is
+// reproducible).
+func PackageSize(dir string) (int64, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return 0, err
+	}
+	out := filepath.Join(dir, "function.zip")
+	cmd := exec.Command("go", "run", "./cmd/package", "-o", out, "-config", filepath.Join("deploy", "rotator.yaml"))
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("go run ./cmd/package: %v\n%s", err, b)
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+// SecretRef is one seeded secret.
+type SecretRef struct {
+	Namespace string
+	ID        int64
+}
+
+// Namespace is the i-th namespace of a scenario; prefix keeps instances apart.
+func Namespace(prefix string, i int) string { return fmt.Sprintf("%s:%s-%d", region, prefix, i) }
+
+// StartEmulator starts an emulator with the scaled quota (negative Calls:
+// no quota) and the bench's ACR instance.
+func StartEmulator(s Scale) (*emulator.Server, error) {
+	emu, err := emulator.Start(emulator.Options{Credentials: []emulator.Credential{sts}, Quota: s.Calls, QuotaWindow: s.Window})
+	if err != nil {
+		return nil, err
+	}
+	emu.AddInstance(emulator.Instance{ID: instanceID, RegionID: region})
+	return emu, nil
+}
+
+// Seed creates perNamespace dockerconfigjson secrets in each of namespaces
+// namespaces, grouped by namespace (as a configuration lists them). Each
+// holds a foreign registry entry and an extra key that must survive.
+func Seed(emu *emulator.Server, prefix string, namespaces, perNamespace int) ([]SecretRef, error) {
+	var refs []SecretRef
+	for n := 0; n < namespaces; n++ {
+		ns := Namespace(prefix, n)
+		for i := 0; i < perNamespace; i++ {
+			cfg, _ := json.Marshal(map[string]any{"auths": map[string]any{
+				"docker.io": map[string]string{"username": "team", "password": fmt.Sprintf("hub-password-%d", i),
+					"auth": base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("team:hub-password-%d", i)))}}})
+			id, err := emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: fmt.Sprintf("acr-pull-%d", i), Type: dockerType,
+				Data:       map[string]string{".dockerconfigjson": base64.StdEncoding.EncodeToString(cfg), "note": "kept"},
+				RelateApps: []emulator.App{{AppID: fmt.Sprintf("app-%d-%d", n, i), AppName: fmt.Sprintf("api-%d", i)}}})
+			if err != nil {
+				return nil, err
+			}
+			refs = append(refs, SecretRef{Namespace: ns, ID: id})
+		}
+	}
+	return refs, nil
+}
+
+// Config renders the function's configuration: one target with every secret,
+// the scaled quota, and the freshness window.
+func Config(s Scale, freshness time.Duration, refs []SecretRef) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"schedule":{"interval":"20m"},"freshness":%q,"quota":{"calls":%d,"per":%q},"apiTimeout":"10s","targets":[`,
+		freshness.String(), s.Calls, s.Window.String())
+	fmt.Fprintf(&b, `{"name":"bench","source":{"type":"acr-ee","instanceId":%q,"regionId":%q},"secrets":[`, instanceID, region)
+	for i, r := range refs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"namespaceId":%q,"secretId":%d}`, r.Namespace, r.ID)
+	}
+	b.WriteString(`]}]}`)
+	return b.String()
+}
+
+// TimerEvent is a timer trigger's event that rotates every target.
+func TimerEvent() []byte {
+	return []byte(`{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"every20m","payload":""}`)
+}
+
+// Function is the binary serving an emulated FC runtime API.
+type Function struct {
+	cmd    *exec.Cmd
+	stderr *tail
+	exited chan struct{}
+}
+
+// StartFunction runs the binary in FC mode: it polls runtime's runtime API and
+// calls SAE and ACR at api (often the same emulator). It logs at debug level,
+// for the one debug line that tells a pacer slot was spent on a write found
+// stale (StaleWrites); the logs are otherwise kept for error messages only.
+func StartFunction(bin string, runtime, api *emulator.Server, cfg string, env ...string) (*Function, error) {
+	f := &Function{stderr: &tail{max: 64 << 10}, exited: make(chan struct{})}
+	f.cmd = exec.Command(bin)
+	f.cmd.Env = append(cleanEnv(), "FC_RUNTIME_API="+runtime.RuntimeAPI(), "ROTATOR_CONFIG="+cfg,
+		"ROTATOR_SAE_ENDPOINT="+api.URL(), "ROTATOR_CR_ENDPOINT="+api.URL(), "ROTATOR_LOG_LEVEL=debug")
+	f.cmd.Env = append(f.cmd.Env, env...)
+	f.cmd.Stdout, f.cmd.Stderr = f.stderr, f.stderr
+	if err := f.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { _ = f.cmd.Wait(); close(f.exited) }()
+	return f, nil
+}
+
+// cleanEnv is this process's environment without cloud credentials or
+// rotator settings.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ALIBABA_CLOUD_") && !strings.HasPrefix(kv, "ROTATOR_") && !strings.HasPrefix(kv, "FC_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// Stop kills the process and waits for it.
+func (f *Function) Stop() {
+	_ = f.cmd.Process.Kill()
+	<-f.exited
+}
+
+// StaleWrites is how many writes found their read older than the freshness
+// window once the pacer admitted them: each spent a pacer slot on no call.
+func (f *Function) StaleWrites() int { return f.stderr.staleWrites() }
+
+// Logs is the tail of what the function printed.
+func (f *Function) Logs() string { return f.stderr.String() }
+
+// PeakRSS is the process's peak resident set size so far (VmHWM), in bytes.
+func (f *Function) PeakRSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", f.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/PID/status")
+}
+
+// waitReady waits for the function's first poll of the runtime API.
+func waitReady(runtime *emulator.Server, f *Function) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ready := make(chan error, 1)
+	go func() { ready <- runtime.WaitPoll(ctx) }()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return fmt.Errorf("the function never polled the runtime API: %v\n%s", err, f.Logs())
+		}
+		return nil
+	case <-f.exited:
+		return fmt.Errorf("the function exited before polling the runtime API:\n%s", f.Logs())
+	}
+}
+
+// invoke sends the timer event and decodes the report.
+func invoke(runtime *emulator.Server, f *Function) (*rotation.Report, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	res, err := runtime.Invoke(ctx, emulator.Invocation{Payload: TimerEvent(), Timeout: 9 * time.Minute, Credentials: sts})
+	if err != nil {
+		return nil, fmt.Errorf("invoke: %v\n%s", err, f.Logs())
+	}
+	body := res.Payload
+	if res.Failed {
+		var e struct {
+			Message string `json:"errorMessage"`
+		}
+		if err := json.Unmarshal(body, &e); err != nil {
+			return nil, fmt.Errorf("the invocation failed without the runtime's error JSON")
+		}
+		body = []byte(e.Message)
+	}
+	var rep rotation.Report
+	if err := json.Unmarshal(body, &rep); err != nil {
+		return nil, fmt.Errorf("the invocation's result is not a report: %v", err)
+	}
+	return &rep, nil
+}
+
+// Calls summarises an emulator's call log.
+type Calls struct {
+	SAE       int            // every SAE call, answered or not
+	ByAction  map[string]int // SAE calls by action
+	Other     int            // SAE calls other than ListSecrets, UpdateSecret, DescribeSecret
+	Throttled int            // SAE calls answered Throttling*
+	ACR       int            // ACR calls (outside SAE's quota)
+}
+
+// Admitted is the SAE calls the quota counted (all but the throttled ones).
+func (c Calls) Admitted() int { return c.SAE - c.Throttled }
+
+// CountCalls reads the emulator's call log; accessKeyID "" counts every caller.
+func CountCalls(emu *emulator.Server) Calls {
+	c := Calls{ByAction: map[string]int{}}
+	for _, call := range emu.Calls() {
+		switch call.Product {
+		case "sae":
+			c.SAE++
+			c.ByAction[call.Action]++
+			switch call.Action {
+			case "ListSecrets", "UpdateSecret", "DescribeSecret":
+			default:
+				c.Other++
+			}
+			if strings.HasPrefix(call.Code, "Throttling") {
+				c.Throttled++
+			}
+		case "cr":
+			c.ACR++
+		}
+	}
+	return c
+}
+
+// Rotation is one rotation scenario: one function instance rotating
+// Namespaces × PerNamespace secrets in one invocation.
+type Rotation struct {
+	Scale        Scale
+	Namespaces   int
+	PerNamespace int
+	Freshness    time.Duration // 0: Scale.Freshness()
+	Latency      time.Duration // added to every SAE and ACR call
+}
+
+// RotationResult is what one rotation measured.
+type RotationResult struct {
+	Secrets, Rotated int
+	Failures         map[rotation.Code]int // failed secrets by code (none expected)
+	FailureSample    string                // one failure's message
+	Wall             time.Duration         // from the invocation to its report
+	Calls            Calls
+	StaleWrites      int   // pacer slots spent on writes found stale (no call made)
+	PeakRSS          int64 // the function process's VmHWM at the end, bytes
+}
+
+// Failed is the number of secrets that failed.
+func (r RotationResult) Failed() int { return r.Secrets - r.Rotated }
+
+// CallsPerSecret is SAE calls per rotated secret.
+func (r RotationResult) CallsPerSecret() float64 {
+	return float64(r.Calls.SAE) / float64(max(1, r.Rotated))
+}
+
+// QuotaRatio is wall time ÷ (admitted SAE calls ÷ quota rate): 1.0 is the
+// quota's edge.
+func (r RotationResult) QuotaRatio(s Scale) float64 {
+	return r.Wall.Seconds() / (float64(r.Calls.Admitted()) / s.QuotaRate())
+}
+
+// LatencyRatio is wall time ÷ (every call × the added latency).
+func (r RotationResult) LatencyRatio(latency time.Duration) float64 {
+	return r.Wall.Seconds() / (float64(r.Calls.SAE+r.Calls.ACR) * latency.Seconds())
+}
+
+// RunRotation runs one rotation with the real binary. Secrets that failed are
+// counted in the result (Failures); an error means the scenario could not run.
+func RunRotation(bin string, spec Rotation) (RotationResult, error) {
+	if spec.Freshness == 0 {
+		spec.Freshness = spec.Scale.Freshness()
+	}
+	emu, err := StartEmulator(spec.Scale)
+	if err != nil {
+		return RotationResult{}, err
+	}
+	defer emu.Close()
+	refs, err := Seed(emu, "bench", spec.Namespaces, spec.PerNamespace)
+	if err != nil {
+		return RotationResult{}, err
+	}
+	f, err := StartFunction(bin, emu, emu, Config(spec.Scale, spec.Freshness, refs))
+	if err != nil {
+		return RotationResult{}, err
+	}
+	defer f.Stop()
+	if err := waitReady(emu, f); err != nil {
+		return RotationResult{}, err
+	}
+	if spec.Latency > 0 {
+		emu.SetFault("sae", emulator.Fault{Latency: spec.Latency})
+		emu.SetFault("cr", emulator.Fault{Latency: spec.Latency})
+	}
+	start := time.Now()
+	rep, err := invoke(emu, f)
+	wall := time.Since(start)
+	if err != nil {
+		return RotationResult{}, err
+	}
+	if rep.Error != nil {
+		return RotationResult{}, fmt.Errorf("the invocation was refused: %s: %s", rep.Error.Code, rep.Error.Message)
+	}
+	res := RotationResult{Secrets: len(refs), Rotated: rep.Rotated, Wall: wall, Calls: CountCalls(emu)}
+	res.Failures, res.FailureSample = failures(rep)
+	time.Sleep(50 * time.Millisecond) // the last log lines
+	res.StaleWrites = f.StaleWrites()
+	if res.PeakRSS, err = f.PeakRSS(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// failures counts a report's failed secrets by code, with one message.
+func failures(rep *rotation.Report) (codes map[rotation.Code]int, sample string) {
+	codes = map[rotation.Code]int{}
+	for _, r := range rep.Results {
+		if r.Error != nil {
+			codes[r.Error.Code]++
+			if sample == "" {
+				sample = string(r.Error.Code) + ": " + r.Error.Message
+			}
+		}
+	}
+	return codes, sample
+}
+
+// FailureText describes failures by code, e.g. "2 UpdateFailed".
+func FailureText(codes map[rotation.Code]int) string {
+	var parts []string
+	for c, n := range codes {
+		parts = append(parts, fmt.Sprintf("%d %s", n, c))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+// TwoResult is what two instances rotating at once under one quota measured.
+type TwoResult struct {
+	Secrets, Rotated int
+	Failures         map[rotation.Code]int
+	FailureSample    string
+	Wall             time.Duration // from the first invocation to the last report
+	Walls            [2]time.Duration
+	Calls            Calls
+	StaleWrites      int
+}
+
+// ThrottledShare is the throttled SAE calls as a share of all SAE calls.
+func (r TwoResult) ThrottledShare() float64 {
+	return float64(r.Calls.Throttled) / float64(max(1, r.Calls.SAE))
+}
+
+// QuotaRatio is wall time ÷ (admitted SAE calls ÷ quota rate).
+func (r TwoResult) QuotaRatio(s Scale) float64 {
+	return r.Wall.Seconds() / (float64(r.Calls.Admitted()) / s.QuotaRate())
+}
+
+// RunTwoInstances runs two function processes, each with its own runtime
+// API (two FC instances) and its own namespace of perInstance secrets, both
+// calling one SAE emulator (one account's quota), invoked at the same time.
+func RunTwoInstances(bin string, s Scale, perInstance int) (TwoResult, error) {
+	api, err := StartEmulator(s)
+	if err != nil {
+		return TwoResult{}, err
+	}
+	defer api.Close()
+	var fns [2]*Function
+	var rts [2]*emulator.Server
+	total := 0
+	for i := range 2 {
+		refs, err := Seed(api, fmt.Sprintf("inst%d", i), 1, perInstance)
+		if err != nil {
+			return TwoResult{}, err
+		}
+		total += len(refs)
+		if rts[i], err = emulator.Start(emulator.Options{Credentials: []emulator.Credential{sts}}); err != nil {
+			return TwoResult{}, err
+		}
+		defer rts[i].Close()
+		if fns[i], err = StartFunction(bin, rts[i], api, Config(s, s.Freshness(), refs)); err != nil {
+			return TwoResult{}, err
+		}
+		defer fns[i].Stop()
+		if err := waitReady(rts[i], fns[i]); err != nil {
+			return TwoResult{}, err
+		}
+	}
+	res := TwoResult{Secrets: total}
+	var wg sync.WaitGroup
+	var errs [2]error
+	var reps [2]*rotation.Report
+	start := time.Now()
+	for i := range 2 {
+		wg.Go(func() {
+			reps[i], errs[i] = invoke(rts[i], fns[i])
+			res.Walls[i] = time.Since(start)
+		})
+	}
+	wg.Wait()
+	res.Wall = max(res.Walls[0], res.Walls[1])
+	res.Calls = CountCalls(api)
+	time.Sleep(50 * time.Millisecond) // the last log lines
+	res.Failures = map[rotation.Code]int{}
+	for i := range 2 {
+		if errs[i] != nil {
+			return res, errs[i]
+		}
+		if e := reps[i].Error; e != nil {
+			return res, fmt.Errorf("instance %d: the invocation was refused: %s: %s", i, e.Code, e.Message)
+		}
+		res.Rotated += reps[i].Rotated
+		res.StaleWrites += fns[i].StaleWrites()
+		codes, sample := failures(reps[i])
+		for c, n := range codes {
+			res.Failures[c] += n
+		}
+		if res.FailureSample == "" {
+			res.FailureSample = sample
+		}
+	}
+	return res, nil
+}
+
+// ColdStart measures n fresh starts of the binary: from exec to its first
+// poll of the runtime API (GET .../invocation/next). One unmeasured start
+// first brings the binary into the page cache.
+func ColdStart(bin string, n int) ([]time.Duration, error) {
+	var out []time.Duration
+	for i := -1; i < n; i++ {
+		d, err := ColdStartOnce(bin)
+		if err != nil {
+			return nil, err
+		}
+		if i >= 0 {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// ColdStartOnce is one start: exec to the first poll, with a fresh emulator.
+func ColdStartOnce(bin string) (time.Duration, error) {
+	cfg := Config(DefaultScale, 0, []SecretRef{{Namespace: Namespace("bench", 0), ID: 1}})
+	emu, err := emulator.Start(emulator.Options{Credentials: []emulator.Credential{sts}})
+	if err != nil {
+		return 0, err
+	}
+	defer emu.Close()
+	start := time.Now()
+	f, err := StartFunction(bin, emu, emu, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Stop()
+	if err := waitReady(emu, f); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// Median of durations.
+func Median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// staleLine is the function's debug line for a write whose read aged past the
+// freshness window while it waited for the pacer: that pacer slot goes unused.
+const staleLine = "read aged past the freshness window"
+
+// tail keeps the last max bytes written (a function's logs) and counts the
+// lines that report a stale write.
+type tail struct {
+	mu      sync.Mutex
+	max     int
+	buf     bytes.Buffer
+	partial []byte
+	stale   int
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf.Write(p)
+	if over := t.buf.Len() - t.max; over > 0 {
+		t.buf.Next(over)
+	}
+	t.partial = append(t.partial, p...)
+	for {
+		i := bytes.IndexByte(t.partial, '\n')
+		if i < 0 {
+			break
+		}
+		if bytes.Contains(t.partial[:i], []byte(staleLine)) {
+			t.stale++
+		}
+		t.partial = t.partial[i+1:]
+	}
+	if len(t.partial) > t.max { // a line that long is not a log line
+		t.partial = nil
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.buf.String()
+}
+
+func (t *tail) staleWrites() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.stale
+}
