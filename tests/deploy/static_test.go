@@ -499,7 +499,7 @@ func TestDeployFilesAgree(t *testing.T) {
 	for _, c := range []struct{ s, tpl string }{
 		{"runtime", "Runtime"}, {"handler", "Handler"}, {"timeout", "Timeout"},
 		{"memorySize", "MemorySize"}, {"cpu", "Cpu"}, {"diskSize", "DiskSize"},
-		{"instanceConcurrency", "InstanceConcurrency"}, {"internetAccess", "InternetAccess"},
+		{"internetAccess", "InternetAccess"},
 	} {
 		if fmt.Sprint(sp[c.s]) != fmt.Sprint(fn[c.tpl]) {
 			t.Errorf("%s: s.yaml %v, template.yaml %s.%s %v", c.s, sp[c.s], fnName, c.tpl, fn[c.tpl])
