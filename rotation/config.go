@@ -1,11 +1,15 @@
 package rotation
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -126,17 +130,113 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	}
 }
 
-// ParseConfig decodes YAML or JSON (JSON is YAML), refuses unknown fields,
-// applies defaults and validates. origin names the input in errors.
+// ParseConfig decodes YAML or JSON, refuses unknown fields, applies
+// defaults and validates. origin names the input in errors.
 func ParseConfig(b []byte, origin string) (*Config, error) {
+	js := b
+	if !looksJSON(b) {
+		var err error
+		// Strict: a key given twice is an error, not a silent last-one-wins.
+		if js, err = yaml.YAMLToJSONStrict(b); err != nil {
+			return nil, errorf(InvalidConfig, "%s: %s", origin, cleanYAMLError(err))
+		}
+	}
+	var doc any
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return nil, errorf(InvalidConfig, "%s: not valid JSON or YAML", origin)
+	}
+	// The shape is checked first, by exact key: encoding/json alone matches
+	// keys case-insensitively and reports bad values without their field.
+	if err := checkShape(doc, reflect.TypeOf(Config{}), ""); err != nil {
+		return nil, errorf(InvalidConfig, "%s: %v", origin, err)
+	}
 	var cfg Config
-	if err := yaml.UnmarshalStrict(b, &cfg); err != nil {
+	if err := json.Unmarshal(js, &cfg); err != nil {
 		return nil, errorf(InvalidConfig, "%s: %s", origin, cleanYAMLError(err))
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, errorf(InvalidConfig, "%s: %v", origin, err)
 	}
 	return &cfg, nil
+}
+
+// looksJSON tells inline JSON from YAML: JSON is parsed as JSON, so that
+// everything JSON allows (such as escaped surrogate pairs) is accepted.
+func looksJSON(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && t[0] == '{'
+}
+
+var durationType = reflect.TypeOf(Duration{})
+
+// checkShape walks a decoded document along the Go type it will fill and
+// names the first field that is unknown or of the wrong kind.
+func checkShape(v any, t reflect.Type, path string) error {
+	at := func() string {
+		if path == "" {
+			return "the configuration"
+		}
+		return path
+	}
+	if v == nil {
+		return nil // absent: the default applies, or validate asks for it
+	}
+	if t == durationType {
+		str, ok := v.(string)
+		if _, err := time.ParseDuration(str); !ok || err != nil {
+			return fmt.Errorf("%s: must be a duration such as \"15m\"", at())
+		}
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s: must be an object", at())
+		}
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			fields[name] = t.Field(i).Type
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			sub := k
+			if path != "" {
+				sub = path + "." + k
+			}
+			ft, ok := fields[k]
+			if !ok {
+				return fmt.Errorf("%s: unknown field", sub)
+			}
+			if err := checkShape(obj[k], ft, sub); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		list, ok := v.([]any)
+		if !ok {
+			return fmt.Errorf("%s: must be a list", at())
+		}
+		for i, e := range list {
+			if err := checkShape(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.String:
+		if _, ok := v.(string); !ok {
+			return fmt.Errorf("%s: must be a string", at())
+		}
+	case reflect.Int, reflect.Int64:
+		if n, ok := v.(float64); !ok || n != math.Trunc(n) || math.Abs(n) > 1<<53 {
+			return fmt.Errorf("%s: must be a whole number", at())
+		}
+	}
+	return nil
 }
 
 // cleanYAMLError drops the library's prefixes so the field name leads.
@@ -230,6 +330,8 @@ func (c *Config) validate() error {
 				return fmt.Errorf("%s: give secretId or secretName, not both", at)
 			case s.SecretID < 0:
 				return fmt.Errorf("%s: secretId must be positive", at)
+			case s.SecretName != "" && !printable(s.SecretName):
+				return fmt.Errorf("%s: secretName must be printable ASCII without spaces, at most 253 characters", at)
 			}
 			key := s.NamespaceID + "/" + s.SecretName + "/" + fmt.Sprint(s.SecretID)
 			if k, dup := seen[key]; dup {
@@ -257,9 +359,23 @@ func (s *Source) validate(at string) error {
 		return fmt.Errorf("%s.regionId: %q is not a region id such as \"cn-hangzhou\"", at, s.RegionID)
 	}
 	for i, d := range s.Domains {
-		if strings.TrimSpace(d) == "" || strings.ContainsAny(d, " \t\r\n\"") {
+		if !printable(d) || strings.ContainsAny(d, "\"") {
 			return fmt.Errorf("%s.domains[%d]: %q is not a registry host", at, i, d)
 		}
 	}
 	return nil
+}
+
+// printable reports whether s is non-empty, printable ASCII without spaces
+// and of a length a Kubernetes-style name or a host can have.
+func printable(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }

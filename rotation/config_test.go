@@ -83,8 +83,17 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 			"targets[1].secrets[1]: the same secret as secrets[0]"},
 		{"blank domain", target(`{"name":"b","source":{"type":"acr-ee","instanceId":"cri-1","regionId":"cn-hangzhou","domains":[" "]},"secrets":[{"namespaceId":"cn-hangzhou","secretId":2}]}`),
 			"targets[1].source.domains[0]"},
-		{"unknown field", `{"targets":[],"tragets":[]}`, `unknown field "tragets"`},
-		{"bad duration", `{"schedule":{"interval":"soon"},"targets":[]}`, `"soon" is not a duration`},
+		{"unknown field", `{"targets":[],"tragets":[]}`, `tragets: unknown field`},
+		{"folded key", `{"Targets":[]}`, `Targets: unknown field`},
+		{"folded nested key", target(`{"name":"b","source":{"type":"acr-ee","InstanceId":"cri-1","regionId":"cn-hangzhou"},"secrets":[{"namespaceId":"cn-hangzhou","secretId":2}]}`),
+			"targets[1].source.InstanceId: unknown field"},
+		{"bad duration", `{"schedule":{"interval":"soon"},"targets":[]}`, `schedule.interval: must be a duration`},
+		{"duration as number", `{"schedule":{"interval":10},"targets":[]}`, `schedule.interval: must be a duration`},
+		{"id as string", target(`{"name":"b","source":{"type":"acr-ee","instanceId":"cri-1","regionId":"cn-hangzhou"},"secrets":[{"namespaceId":"cn-hangzhou","secretId":"2"}]}`),
+			"targets[1].secrets[0].secretId: must be a whole number"},
+		{"control character in a name", "targets:\n- name: a\n  source: {type: acr-ee, instanceId: cri-1, regionId: cn-hangzhou}\n  secrets:\n  - {namespaceId: cn-hangzhou, secretName: \"pull\\x7f\"}\n",
+			"targets[0].secrets[0]: secretName must be printable ASCII"},
+		{"repeated YAML key", "targets: []\ntargets: []\n", "test:"},
 		{"negative interval", `{"schedule":{"interval":"-1m"},"targets":[]}`, "schedule.interval: must not be negative"},
 		{"wrong type", `{"targets":{"name":"x"}}`, "targets"},
 		{"not yaml", "targets: [", "test:"},
@@ -101,6 +110,16 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestParseConfigTakesAllOfJSON(t *testing.T) {
+	// Escaped surrogate pairs are JSON, though not YAML: the escape must parse.
+	withPair := `{"targets":[{"name":"a","source":{"type":"acr-ee","instanceId":"cri-1","regionId":"cn-beijing","domains":["x.example.com"]},"secrets":[{"namespaceId":"cn-beijing","secretName":"pull"}]}],"freshness":"5s"}`
+	withPair = strings.Replace(withPair, `"freshness"`, `"note":"\ud83d\ude00","freshness"`, 1)
+	_, err := ParseConfig([]byte(withPair), "inline")
+	if err == nil || !strings.Contains(err.Error(), "note: unknown field") {
+		t.Fatalf("want the unknown field named (the escape itself parsed), got %v", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 )
 
@@ -39,6 +40,9 @@ type RegistryEvent struct {
 	InstanceID, RegionID string
 }
 
+// jsonSpace is JSON's white space; other Unicode spaces are not "empty".
+const jsonSpace = " \t\r\n"
+
 // manualEvent is the manual invoke's shape; a timer payload may carry it too.
 type manualEvent struct {
 	Action    *string   `json:"action"`
@@ -52,14 +56,6 @@ type timerEvent struct {
 	TriggerTime string  `json:"triggerTime"`
 	TriggerName string  `json:"triggerName"`
 	Payload     *string `json:"payload"`
-}
-
-type cloudEvent struct {
-	SpecVersion string          `json:"specversion"`
-	ID          string          `json:"id"`
-	Source      string          `json:"source"`
-	Type        string          `json:"type"`
-	Data        json.RawMessage `json:"data"`
 }
 
 // DecodeEvent tells the three event kinds apart by shape (CONTRACT.md,
@@ -93,7 +89,7 @@ func decodeTimer(raw []byte) (Request, error) {
 		return Request{}, errorf(InvalidEvent, "timer event: triggerTime and triggerName are required")
 	}
 	req := Request{Trigger: TriggerTimer, Action: ActionRotate}
-	if ev.Payload == nil || strings.TrimSpace(*ev.Payload) == "" {
+	if ev.Payload == nil || strings.Trim(*ev.Payload, jsonSpace) == "" {
 		return req, nil
 	}
 	p := []byte(*ev.Payload)
@@ -152,31 +148,50 @@ func decodeManual(raw []byte, needAction bool) (Request, error) {
 }
 
 func decodeCloudEvent(raw []byte) (Request, error) {
-	var ev cloudEvent
-	// CloudEvents carry many extension attributes: unknown fields are fine here.
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return Request{}, errorf(InvalidEvent, "CloudEvent: %v", typeErrorText(err))
+	// Attributes are read by their exact names; CloudEvents carry many
+	// extension attributes, so other keys are fine here.
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return Request{}, errorf(InvalidEvent, "CloudEvent: malformed JSON")
+	}
+	attr := func(name string) (string, error) {
+		var v string
+		if b, ok := fields[name]; ok && json.Unmarshal(b, &v) != nil {
+			return "", fmt.Errorf("CloudEvent: %s must be a string", name)
+		}
+		return v, nil
+	}
+	var ev [4]string
+	for i, name := range []string{"specversion", "id", "source", "type"} {
+		v, err := attr(name)
+		if err != nil {
+			return Request{}, errorf(InvalidEvent, "%v", err)
+		}
+		ev[i] = v
 	}
 	switch {
-	case ev.SpecVersion != "1.0":
+	case ev[0] != "1.0":
 		return Request{}, errorf(InvalidEvent, "CloudEvent: specversion must be \"1.0\"")
-	case ev.ID == "" || ev.Source == "" || ev.Type == "":
+	case ev[1] == "" || ev[2] == "" || ev[3] == "":
 		return Request{}, errorf(InvalidEvent, "CloudEvent: id, source and type are required")
 	}
-	reg := &RegistryEvent{ID: ev.ID, Source: ev.Source, Type: ev.Type}
-	if len(ev.Data) > 0 && !bytes.Equal(bytes.TrimSpace(ev.Data), []byte("null")) {
-		var data map[string]any
-		if err := json.Unmarshal(ev.Data, &data); err != nil {
-			return Request{}, errorf(InvalidEvent, "CloudEvent: data must be a JSON object")
-		}
-		reg.InstanceID, _ = data["InstanceId"].(string)
-		reg.RegionID, _ = data["RegionId"].(string)
+	reg := &RegistryEvent{ID: ev[1], Source: ev[2], Type: ev[3]}
+	// data of another shape (a string, base64 data) names no instance: the
+	// event is well formed and simply matches no target.
+	var data map[string]json.RawMessage
+	if json.Unmarshal(fields["data"], &data) == nil {
+		_ = json.Unmarshal(data["InstanceId"], &reg.InstanceID)
+		_ = json.Unmarshal(data["RegionId"], &reg.RegionID)
 	}
 	return Request{Trigger: TriggerEvent, Action: ActionRotate, Registry: reg}, nil
 }
 
-// strictUnmarshal refuses unknown fields and trailing data.
+// strictUnmarshal refuses unknown fields and trailing data. Keys must match
+// the json tags exactly: encoding/json alone would take "Action" for "action".
 func strictUnmarshal(raw []byte, v any) error {
+	if err := exactKeys(raw, reflect.TypeOf(v).Elem()); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -219,4 +234,23 @@ func jsonKind(goKind string) string {
 func isJSONObject(b []byte) bool {
 	var m map[string]json.RawMessage
 	return json.Unmarshal(b, &m) == nil && m != nil
+}
+
+// exactKeys refuses an object key that is not exactly one of t's json tags.
+func exactKeys(raw []byte, t reflect.Type) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil // the decoder reports it
+	}
+	allowed := map[string]bool{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		allowed[name] = true
+	}
+	for k := range fields {
+		if !allowed[k] {
+			return fmt.Errorf("unknown field %q", k)
+		}
+	}
+	return nil
 }

@@ -30,6 +30,10 @@ func TestDecodeEvent(t *testing.T) {
 				Type: "cr:Artifact:PushCompleted", InstanceID: "cri-abc", RegionID: "cn-hangzhou"}}},
 		{"other source", `{"specversion":"1.0","id":"e2","source":"acs.oss","type":"oss:ObjectCreated:PutObject","data":{}}`,
 			Request{Trigger: TriggerEvent, Action: ActionRotate, Registry: &RegistryEvent{ID: "e2", Source: "acs.oss", Type: "oss:ObjectCreated:PutObject"}}},
+		{"data not an object", `{"specversion":"1.0","id":"e3","source":"acs.cr","type":"t","data":"aGVsbG8="}`,
+			Request{Trigger: TriggerEvent, Action: ActionRotate, Registry: &RegistryEvent{ID: "e3", Source: "acs.cr", Type: "t"}}},
+		{"folded data is not data", `{"specversion":"1.0","id":"e4","source":"acs.cr","type":"t","DATA":{"InstanceId":"cri-b"}}`,
+			Request{Trigger: TriggerEvent, Action: ActionRotate, Registry: &RegistryEvent{ID: "e4", Source: "acs.cr", Type: "t"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := DecodeEvent([]byte(tc.in))
@@ -64,7 +68,12 @@ func TestDecodeEventRefuses(t *testing.T) {
 		{"timer extra field", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t","cron":"x"}`, `unknown field "cron"`},
 		{"cloudevent old spec", `{"specversion":"0.3","id":"1","source":"acs.cr","type":"t"}`, `specversion must be "1.0"`},
 		{"cloudevent no id", `{"specversion":"1.0","source":"acs.cr","type":"t"}`, "id, source and type are required"},
-		{"cloudevent data not object", `{"specversion":"1.0","id":"1","source":"acs.cr","type":"t","data":[1]}`, "data must be a JSON object"},
+		{"folded manual key", `{"action":"plan","Action":"rotate"}`, `unknown field "Action"`},
+		{"folded dryRun", `{"action":"rotate","DryRun":true}`, `unknown field "DryRun"`},
+		{"folded timer key", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t","Payload":""}`, `unknown field "Payload"`},
+		{"folded payload key", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t","payload":"{\"Targets\":[\"a\"]}"}`, `unknown field "Targets"`},
+		{"cloudevent folded id", `{"specversion":"1.0","id":"","ID":"x","source":"acs.cr","type":"t"}`, "id, source and type are required"},
+		{"cloudevent id not string", `{"specversion":"1.0","id":7,"source":"acs.cr","type":"t"}`, "id must be a string"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeEvent([]byte(tc.in))

@@ -22,15 +22,15 @@ var knownDeviations = map[string]bool{
 	// encoding/json matches struct fields case-insensitively, so DecodeEvent
 	// takes "Action", "DryRun", "ID", "DATA"... for the contract's keys, and
 	// ParseConfig takes "Targets" for "targets".
-	"folded-keys": true,
+	"folded-keys": false,
 	// DecodeEvent refuses a CloudEvent whose data is a JSON value other than an
 	// object, though the contract has any well-formed CloudEvent succeed.
-	"cloudevent-data-not-object": true,
+	"cloudevent-data-not-object": false,
 	// ParseConfig accepts control characters (and U+FFFE/U+FFFF) in secretName
 	// and domains; encoding/json writes them raw, and the YAML reader then
 	// refuses them (or folds NEL into a space), so such a config cannot be
 	// re-read.
-	"config-control-chars": true,
+	"config-control-chars": false,
 }
 
 // sameKey says whether the decoder may take JSON key k for field name:
