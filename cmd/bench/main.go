@@ -180,7 +180,7 @@ func run(s bench.Scale, coldStarts int, t *table) error {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func callsText(r bench.RotationResult) string {
-	text := fmt.Sprintf("%.2f (%d calls, %d of them ListSecrets, for %d secrets; %.2f s)", r.CallsPerSecret(), r.Calls.SAE,
+	text := fmt.Sprintf("%.2f (%d calls, %d of them ListSecrets, for %d secret(s); %.2f s)", r.CallsPerSecret(), r.Calls.SAE,
 		r.Calls.ByAction["ListSecrets"], r.Rotated, r.Wall.Seconds())
 	if r.Failed() > 0 {
 		text += fmt.Sprintf("; %d FAILED (%s; e.g. %q)", r.Failed(), bench.FailureText(r.Failures), r.FailureSample)
@@ -199,8 +199,12 @@ func machine(s bench.Scale) string {
 			}
 		}
 	}
-	return fmt.Sprintf("Machine: %d CPU (%s), %s, %s/%s. Quota: %d calls per %v (the minute scaled %gx down), freshness %v (10 s scaled alike): %g paced calls a window, m = %d.",
-		runtime.NumCPU(), model, runtime.Version(), runtime.GOOS, runtime.GOARCH, s.Calls, s.Window, s.Factor(), s.Freshness(),
+	load := "?"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	return fmt.Sprintf("Machine: %d CPU (%s), %s, %s/%s, load average %s at the start. Quota: %d calls per %v (the minute scaled %gx down), freshness %v (10 s scaled alike): %g paced calls a window, m = %d.",
+		runtime.NumCPU(), model, runtime.Version(), runtime.GOOS, runtime.GOARCH, load, s.Calls, s.Window, s.Factor(), s.Freshness(),
 		s.Freshness().Seconds()*s.PacedRate(), s.M(s.Freshness()))
 }
 
