@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 )
 
@@ -247,10 +248,16 @@ func exactKeys(raw []byte, t reflect.Type) error {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
 		allowed[name] = true
 	}
+	var unknown []string
 	for k := range fields {
 		if !allowed[k] {
-			return fmt.Errorf("unknown field %q", k)
+			unknown = append(unknown, k)
 		}
+	}
+	if len(unknown) > 0 {
+		// The first in order, so the same event always gets the same error.
+		sort.Strings(unknown)
+		return fmt.Errorf("unknown field %q", unknown[0])
 	}
 	return nil
 }
