@@ -82,6 +82,10 @@ func (w *invocation) fits(ctx context.Context, calls int) bool {
 
 var errStale = errors.New("the read is older than the freshness window")
 
+// maxStaleReads bounds how often one write is fed a newer read because the
+// last one aged while it waited; the deadline bounds it too.
+const maxStaleReads = 10
+
 func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log *zap.Logger) error {
 	if !w.fits(ctx, 3) {
 		return errorf(DeadlineExceeded, "not started: it could not finish before the invocation's deadline")
@@ -138,6 +142,12 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 		if err := checkSecret(sec); err != nil {
 			return err
 		}
+		// A read that will have aged past the window by the time the pacer
+		// lets the write out feeds no write: read again before spending a slot.
+		if attempt < maxStaleReads && w.r.now().Add(w.r.pacer.Delay(2)).Sub(snap.at) > w.r.cfg.Freshness.Duration {
+			notBefore = snap.at.Add(time.Nanosecond)
+			continue
+		}
 		merged, err := dockercfg.Merge(sec.Data[DockerConfigKey], domains, dockercfg.Credential{Username: tok.Username, Password: tok.Password})
 		if err != nil {
 			if errors.Is(err, dockercfg.ErrCorrupt) {
@@ -159,7 +169,11 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 			}
 			return store.UpdateSecret(ctx, sec.NamespaceID, sec.ID, data)
 		})
-		if errors.Is(err, errStale) && attempt < 3 {
+		if errors.Is(err, errStale) {
+			if attempt >= maxStaleReads {
+				return errorf(UpdateFailed, "not written: %d reads in a row aged past the freshness window (%v) before the quota let the write out; raise freshness",
+					attempt+1, w.r.cfg.Freshness.Duration)
+			}
 			log.Debug("read aged past the freshness window while waiting; reading again")
 			notBefore = snap.at.Add(time.Nanosecond)
 			continue

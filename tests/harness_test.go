@@ -259,7 +259,14 @@ func (w *world) start(cfg string, env ...string) *function {
 	if err := f.cmd.Start(); err != nil {
 		w.t.Fatal(err)
 	}
-	w.t.Cleanup(func() { _ = f.cmd.Process.Kill(); _ = f.cmd.Wait() })
+	w.t.Cleanup(func() {
+		_ = f.cmd.Process.Kill()
+		_ = f.cmd.Wait()
+		// The binary is built with -race: a race it hit is a failure here too.
+		if bytes.Contains(f.stderr.Bytes(), []byte("WARNING: DATA RACE")) {
+			w.t.Error("the function reported a data race on stderr")
+		}
+	})
 	return f
 }
 
@@ -326,6 +333,9 @@ func (w *world) cli(cfg, event string, env ...string) (rep rotation.Report, exit
 	w.guard.Watch("command-line stdout", stdout)
 	w.guard.Watch("command-line stderr", stderr)
 	err := cmd.Run()
+	if bytes.Contains(stderr.Bytes(), []byte("WARNING: DATA RACE")) {
+		w.t.Error("the command line reported a data race on stderr")
+	}
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):

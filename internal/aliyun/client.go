@@ -14,6 +14,8 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+	"github.com/aliyun/alibaba-cloud-sdk-go/services/cr_ee"
+	"github.com/aliyun/alibaba-cloud-sdk-go/services/sae"
 
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
@@ -31,6 +33,10 @@ const ConnectTimeout = 5 * time.Second
 
 // NewBackend returns a Backend; timeout bounds one API call (the SDK's read timeout).
 func NewBackend(saeEndpoint, crEndpoint Endpoint, timeout time.Duration) *Backend {
+	// The SDK fills these package-level maps lazily, without a lock, on each
+	// client's creation: fill them once here, before clients are built concurrently.
+	sae.GetEndpointMap()
+	cr_ee.GetEndpointMap()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
 	tr.MaxIdleConnsPerHost = 16

@@ -35,24 +35,62 @@ func TestBurstServesASmallRotationWithoutWaiting(t *testing.T) {
 	}
 }
 
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time      { return c.t }
+func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
+func approx(a, b float64) bool           { return a-b < 1e-9 && b-a < 1e-9 }
+
 func TestAIMD(t *testing.T) {
-	p := New(60, time.Minute)
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	p := newAt(60, time.Minute, clock.now)
 	ceiling := p.Rate()
+
 	p.Throttled()
-	if got := p.Rate(); got != ceiling/2 {
-		t.Fatalf("after one throttle the rate is %.4f, want %.4f", got, ceiling/2)
+	if got := p.Rate(); !approx(got, ceiling/2) {
+		t.Fatalf("after a throttle the rate is %.4f, want %.4f", got, ceiling/2)
 	}
-	for range 100 {
+	if d := p.Delay(1); d < 59*time.Second {
+		t.Fatalf("after a throttle calls wait %v, want the rest of the window", d)
+	}
+	// The throttles of calls already in flight are the same news.
+	for range 4 {
 		p.Throttled()
 	}
-	if got := p.Rate(); got < ceiling/16-1e-9 {
-		t.Fatalf("rate %.5f fell under the floor %.5f", got, ceiling/16)
+	if got := p.Rate(); !approx(got, ceiling/2) {
+		t.Fatalf("in-flight throttles cut the rate again: %.4f", got)
 	}
+	// A throttle in a later window cuts again, down to the floor at most.
+	for range 10 {
+		clock.add(time.Minute)
+		p.Throttled()
+	}
+	if got := p.Rate(); !approx(got, ceiling/16) {
+		t.Fatalf("rate %.5f, want the floor %.5f", got, ceiling/16)
+	}
+	// Climbing: a tenth of the ceiling per window without a throttle, not per call.
+	clock.add(time.Minute)
 	for range 100 {
 		p.Succeeded()
 	}
-	if got := p.Rate(); got != ceiling {
+	if got := p.Rate(); !approx(got, ceiling/16+ceiling/10) {
+		t.Fatalf("after one quiet window the rate is %.5f, want %.5f", got, ceiling/16+ceiling/10)
+	}
+	clock.add(20 * time.Minute)
+	p.Succeeded()
+	if got := p.Rate(); !approx(got, ceiling) {
 		t.Fatalf("rate %.4f did not climb back to the ceiling %.4f", got, ceiling)
+	}
+}
+
+func TestPausedWaitEndsWithTheContext(t *testing.T) {
+	p := New(60, time.Minute)
+	p.Throttled()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := p.Wait(ctx); err == nil {
+		t.Fatal("a paced call went out during the pause")
 	}
 }
 
