@@ -605,7 +605,7 @@ func Median(ds []time.Duration) time.Duration {
 
 // staleLine is the function's debug line for a write whose read aged past the
 // freshness window while it waited for the pacer: that pacer slot goes unused.
-const staleLine = "read aged past the freshness window"
+const staleLine = "pacer slot unused"
 
 // tail keeps the last max bytes written (a function's logs) and counts the
 // lines that report a stale write.

@@ -143,8 +143,9 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 			return err
 		}
 		// A read that will have aged past the window by the time the pacer
-		// lets the write out feeds no write: read again before spending a slot.
-		if attempt < maxStaleReads && w.r.now().Add(w.r.pacer.Delay(2)).Sub(snap.at) > w.r.cfg.Freshness.Duration {
+		// lets the write out and it reaches SAE feeds no write: read again
+		// before spending a slot on it.
+		if attempt < maxStaleReads && w.r.now().Add(w.r.pacer.Delay(1)+w.r.latency.get()).Sub(snap.at) > w.r.cfg.Freshness.Duration {
 			notBefore = snap.at.Add(time.Nanosecond)
 			continue
 		}
@@ -160,8 +161,12 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 		data[DockerConfigKey] = merged
 		store := w.store(it.ref.Region())
 		err = w.call(ctx, "UpdateSecret", func(ctx context.Context) error {
-			// Checked after the pacer admitted the call: the wait may have aged the read.
+			// Checked after the pacer admitted the call: the wait may have aged
+			// the read. The slot is spent either way: let it carry a newer read.
 			if w.r.now().Sub(snap.at) > w.r.cfg.Freshness.Duration {
+				if err := reader.readInSlot(ctx, snap.at); err != nil {
+					log.Debug("the read carried by a stale write's slot failed; reading again", zap.String("code", string(CodeOf(err))))
+				}
 				return errStale
 			}
 			if !w.fits(ctx, 2) {
@@ -174,7 +179,7 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 				return errorf(UpdateFailed, "not written: %d reads in a row aged past the freshness window (%v) before the quota let the write out; raise freshness",
 					attempt+1, w.r.cfg.Freshness.Duration)
 			}
-			log.Debug("read aged past the freshness window while waiting; reading again")
+			log.Debug("the write's read aged while it waited for the quota; its slot carried a newer read")
 			notBefore = snap.at.Add(time.Nanosecond)
 			continue
 		}
@@ -317,6 +322,22 @@ type snapshot struct {
 // read returns a snapshot taken after notBefore and still fresh, reading
 // again when there is none.
 func (n *nsReader) read(ctx context.Context, notBefore time.Time) (*snapshot, error) {
+	return n.fetch(ctx, notBefore, func(fn func(context.Context) error) error { return n.w.call(ctx, "ListSecrets", fn) })
+}
+
+// readInSlot is read for a caller that already holds a pacer slot: one try,
+// unpaced, so a slot taken for a write whose read aged carries the new read.
+func (n *nsReader) readInSlot(ctx context.Context, notBefore time.Time) error {
+	called := false
+	_, err := n.fetch(ctx, notBefore, func(fn func(context.Context) error) error { called = true; return fn(ctx) })
+	if !called {
+		// Another write renewed the read meanwhile: this slot goes unused.
+		n.w.log.Debug("pacer slot unused: the read was renewed by another write")
+	}
+	return err
+}
+
+func (n *nsReader) fetch(ctx context.Context, notBefore time.Time, call func(func(context.Context) error) error) (*snapshot, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	w := n.w
@@ -327,7 +348,7 @@ func (n *nsReader) read(ctx context.Context, notBefore time.Time) (*snapshot, er
 	}
 	var secrets []Secret
 	at := w.r.now()
-	err := w.call(ctx, "ListSecrets", func(ctx context.Context) (err error) {
+	err := call(func(ctx context.Context) (err error) {
 		at = w.r.now()
 		secrets, err = w.store(n.region).ListSecrets(ctx, n.ns)
 		return err
