@@ -29,6 +29,8 @@ import (
 	"github.com/sae-secret-rotator/rotator/emulator"
 	"github.com/sae-secret-rotator/rotator/internal/pacer"
 	"github.com/sae-secret-rotator/rotator/rotation"
+
+	"github.com/sae-secret-rotator/rotator/internal/fnbuild"
 )
 
 // Scale is SAE's quota with its minute scaled down, so that a paced run of
@@ -91,22 +93,7 @@ const (
 )
 
 // ModuleRoot finds the directory of go.mod from the working directory up.
-func ModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod in the working directory or above it")
-		}
-		dir = parent
-	}
-}
+func ModuleRoot() (string, error) { return fnbuild.ModuleRoot() }
 
 // BuildFunction builds the handler into dir/main as cmd/package does
 // (static, stripped, -trimpath): the binary that ships.
@@ -116,11 +103,8 @@ func BuildFunction(dir string) (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "main")
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -buildid=", "-o", bin, "./function")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./function: %v\n%s", err, out)
+	if err := fnbuild.Build(root, bin, "", ""); err != nil {
+		return "", err
 	}
 	return bin, nil
 }
@@ -225,7 +209,7 @@ type Function struct {
 func StartFunction(bin string, runtime, api *emulator.Server, cfg string, env ...string) (*Function, error) {
 	f := &Function{stderr: &tail{max: 64 << 10}, exited: make(chan struct{})}
 	f.cmd = exec.Command(bin)
-	f.cmd.Env = append(cleanEnv(), "FC_RUNTIME_API="+runtime.RuntimeAPI(), "ROTATOR_CONFIG="+cfg,
+	f.cmd.Env = append(fnbuild.CleanEnv(), "FC_RUNTIME_API="+runtime.RuntimeAPI(), "ROTATOR_CONFIG="+cfg,
 		"ROTATOR_SAE_ENDPOINT="+api.URL(), "ROTATOR_CR_ENDPOINT="+api.URL(), "ROTATOR_LOG_LEVEL=debug")
 	f.cmd.Env = append(f.cmd.Env, env...)
 	f.cmd.Stdout, f.cmd.Stderr = f.stderr, f.stderr
@@ -234,18 +218,6 @@ func StartFunction(bin string, runtime, api *emulator.Server, cfg string, env ..
 	}
 	go func() { _ = f.cmd.Wait(); close(f.exited) }()
 	return f, nil
-}
-
-// cleanEnv is this process's environment without cloud credentials or
-// rotator settings.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ALIBABA_CLOUD_") && !strings.HasPrefix(kv, "ROTATOR_") && !strings.HasPrefix(kv, "FC_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // Stop kills the process and waits for it.

@@ -13,12 +13,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
+	"github.com/sae-secret-rotator/rotator/internal/fnbuild"
 	"github.com/sae-secret-rotator/rotator/rotation"
 	"github.com/sae-secret-rotator/rotator/tests/secretguard"
 )
@@ -33,11 +33,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "main")
-	_, here, _, _ := runtime.Caller(0)
-	build := exec.Command("go", "build", "-race", "-o", binary, "./function")
-	build.Dir = filepath.Dir(filepath.Dir(here))
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the function: %v\n%s", err, out)
+	// Built with -race: a race the binary hits fails the test that saw it.
+	root, err := fnbuild.ModuleRoot()
+	if err == nil {
+		err = fnbuild.Build(root, binary, "", "", "-race")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -251,7 +253,7 @@ func (w *world) start(cfg string, env ...string) *function {
 	w.t.Helper()
 	f := &function{w: w, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	f.cmd = exec.Command(binary)
-	f.cmd.Env = append(baseEnv(), append([]string{"FC_RUNTIME_API=" + w.emu.RuntimeAPI(), "ROTATOR_CONFIG=" + cfg,
+	f.cmd.Env = append(fnbuild.CleanEnv(), append([]string{"FC_RUNTIME_API=" + w.emu.RuntimeAPI(), "ROTATOR_CONFIG=" + cfg,
 		"ROTATOR_SAE_ENDPOINT=" + w.emu.URL(), "ROTATOR_CR_ENDPOINT=" + w.emu.URL(), "ROTATOR_LOG_LEVEL=debug"}, env...)...)
 	f.cmd.Stdout, f.cmd.Stderr = f.stdout, f.stderr
 	w.guard.Watch("function stdout", f.stdout)
@@ -268,17 +270,6 @@ func (w *world) start(cfg string, env ...string) *function {
 		}
 	})
 	return f
-}
-
-// baseEnv is the test process's environment without cloud credentials.
-func baseEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ALIBABA_CLOUD_") && !strings.HasPrefix(kv, "ROTATOR_") && !strings.HasPrefix(kv, "FC_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // invoke sends one event through the runtime API and decodes the report,
@@ -323,7 +314,7 @@ func (w *world) cli(cfg, event string, env ...string) (rep rotation.Report, exit
 	w.t.Helper()
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	cmd := exec.Command(binary, "-event", "-")
-	cmd.Env = append(baseEnv(), append([]string{"ROTATOR_SAE_ENDPOINT=" + w.emu.URL(), "ROTATOR_CR_ENDPOINT=" + w.emu.URL(),
+	cmd.Env = append(fnbuild.CleanEnv(), append([]string{"ROTATOR_SAE_ENDPOINT=" + w.emu.URL(), "ROTATOR_CR_ENDPOINT=" + w.emu.URL(),
 		"ALIBABA_CLOUD_ACCESS_KEY_ID=" + cliKey.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + cliKey.AccessKeySecret}, env...)...)
 	if cfg != "" {
 		cmd.Env = append(cmd.Env, "ROTATOR_CONFIG="+cfg)

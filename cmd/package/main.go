@@ -14,14 +14,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/sae-secret-rotator/rotator/internal/fnbuild"
 )
 
 // Names inside the zip: FC runs the handler "main" from the package root, and
@@ -57,7 +57,7 @@ func run(out, configPath string) error {
 	if len(bytes.TrimSpace(cfg)) == 0 {
 		return fmt.Errorf("configuration %s is empty", configPath)
 	}
-	root, err := moduleRoot()
+	root, err := fnbuild.ModuleRoot()
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func run(out, configPath string) error {
 	defer os.RemoveAll(tmp)
 
 	bin := filepath.Join(tmp, binaryName)
-	if err := build(root, bin); err != nil {
+	if err := fnbuild.Build(root, bin, "linux", "amd64"); err != nil {
 		return err
 	}
 	binData, err := os.ReadFile(bin)
@@ -88,43 +88,6 @@ func run(out, configPath string) error {
 	}
 	sum := sha256.Sum256(buf.Bytes())
 	fmt.Printf("%s %d bytes sha256:%s\n", out, buf.Len(), hex.EncodeToString(sum[:]))
-	return nil
-}
-
-// moduleRoot finds the directory of go.mod from the working directory up, so
-// the command works from any folder of the repository.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod in the working directory or above it")
-		}
-		dir = parent
-	}
-}
-
-// build compiles the handler for FC's go1 runtime (linux/amd64, static) with
-// every input that varies between machines or checkouts stripped: paths
-// (-trimpath), VCS stamps (-buildvcs=false) and the build id.
-func build(root, bin string) error {
-	cmd := exec.Command("go", "build",
-		"-trimpath", "-buildvcs=false",
-		"-ldflags", "-s -w -buildid=",
-		"-o", bin, "./function")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build ./function: %w", err)
-	}
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
+	"github.com/sae-secret-rotator/rotator/internal/fnbuild"
 	"github.com/sae-secret-rotator/rotator/tests/secretguard"
 )
 
@@ -124,14 +125,7 @@ func startWorld(t *testing.T) *world {
 // env is the function's environment for a run against the emulator: the
 // host's, without anything that could steer the function elsewhere.
 func (w *world) env() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "ROTATOR_") || strings.HasPrefix(k, "ALIBABA_CLOUD_") || strings.HasPrefix(k, "FC_") {
-			continue
-		}
-		env = append(env, kv)
-	}
+	env := fnbuild.CleanEnv()
 	return append(env,
 		"ROTATOR_SAE_ENDPOINT="+w.srv.URL(),
 		"ROTATOR_CR_ENDPOINT="+w.srv.URL(),
