@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
+	"github.com/sae-secret-rotator/rotator/internal/fnbuild"
 )
 
 func main() {
@@ -76,11 +77,13 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "main")
-	step("building the function: go build -o %s ./function", bin)
-	build := exec.Command("go", "build", "-o", bin, "./function")
-	build.Stdout, build.Stderr = os.Stdout, os.Stdout
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("go build: %w", err)
+	step("building the function as it ships (internal/fnbuild), for this machine: %s", bin)
+	root, err := fnbuild.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	if err := fnbuild.Build(root, bin, "", ""); err != nil {
+		return err
 	}
 
 	step("starting it under the emulated FC runtime API at %s", emu.RuntimeAPI())
