@@ -86,4 +86,3 @@ func (s *snapshot) find(ref SecretRef) (Secret, error) {
 		return Secret{}, errorf(SecretNotFound, "%d secrets are named %q in namespace %s: give secretId instead", len(found), ref.SecretName, ref.NamespaceID)
 	}
 }
-

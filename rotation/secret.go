@@ -300,4 +300,3 @@ func (w *invocation) reader(ref SecretRef) *nsReader {
 	}
 	return rd
 }
-

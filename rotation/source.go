@@ -101,4 +101,3 @@ func (s *sourceState) token(ctx context.Context, w *invocation) (Token, error) {
 	s.tok = &tok
 	return tok, nil
 }
-
