@@ -281,6 +281,11 @@ func (c *Config) validate() error {
 	if c.Quota.Per.Duration == 0 {
 		c.Quota.Per.Duration = DefaultQuotaPer
 	}
+	// A write goes out at least one paced call after its read: with a window
+	// shorter than a few calls' spacing, no write could ever be fresh.
+	if spacing := c.Quota.Per.Duration / time.Duration(c.Quota.Calls); c.Freshness.Duration < 3*spacing {
+		return fmt.Errorf("freshness: %v is shorter than three calls' spacing under the quota (%v): no write could follow its read in time", c.Freshness.Duration, 3*spacing)
+	}
 	if c.APITimeout.Duration < 0 {
 		return errors.New("apiTimeout: must not be negative")
 	}

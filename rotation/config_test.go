@@ -94,6 +94,7 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 		{"control character in a name", "targets:\n- name: a\n  source: {type: acr-ee, instanceId: cri-1, regionId: cn-hangzhou}\n  secrets:\n  - {namespaceId: cn-hangzhou, secretName: \"pull\\x7f\"}\n",
 			"targets[0].secrets[0]: secretName must be printable ASCII"},
 		{"repeated YAML key", "targets: []\ntargets: []\n", "test:"},
+		{"freshness shorter than the quota's spacing", `{"freshness":"1s","quota":{"calls":6,"per":"1m"},"targets":[]}`, "freshness: 1s is shorter than three calls' spacing"},
 		{"negative interval", `{"schedule":{"interval":"-1m"},"targets":[]}`, "schedule.interval: must not be negative"},
 		{"wrong type", `{"targets":{"name":"x"}}`, "targets"},
 		{"not yaml", "targets: [", "test:"},

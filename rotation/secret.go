@@ -170,7 +170,11 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 			if !w.fits(ctx, 2) {
 				return errorf(DeadlineExceeded, "not written: the write and its verification could not finish before the invocation's deadline")
 			}
-			return store.UpdateSecret(ctx, sec.NamespaceID, sec.ID, data)
+			err := store.UpdateSecret(ctx, sec.NamespaceID, sec.ID, data)
+			// Also after an error: a write without an answer may have landed,
+			// and reads from before it must not feed this instance's next merge.
+			w.r.wrote(key, w.r.now())
+			return err
 		})
 		if errors.Is(err, errStale) {
 			if attempt >= maxStaleReads {
@@ -185,7 +189,6 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 			return w.apiFailure(err, "UpdateSecret", UpdateFailed)
 		}
 		written = data
-		w.r.wrote(key, w.r.now())
 		break
 	}
 
