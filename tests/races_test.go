@@ -159,7 +159,7 @@ func TestRandomizedOverlapsNeverLoseAnEntry(t *testing.T) {
 		timerEvent(`{"targets":["vpc"]}`), `{"action":"rotate","targets":["vpc","pub"]}`}
 
 	foreign := map[string]auth{}
-	for round := range 8 {
+	for round := range 20 {
 		// A foreign edit before the reads: a new registry entry, and the
 		// rotated hosts set to values nobody minted.
 		host := fmt.Sprintf("foreign-%d.example.com", round)
