@@ -269,7 +269,8 @@ func (w *invocation) markExpiry(res *Result, tok Token, log *zap.Logger) {
 	if tok.ExpiresAt.IsZero() {
 		return
 	}
-	at := tok.ExpiresAt.UTC()
+	// Whole seconds, as the contract writes times; rounding down errs on the safe side.
+	at := tok.ExpiresAt.UTC().Truncate(time.Second)
 	res.ExpiresAt = &at
 	sched := w.r.cfg.Schedule
 	if sched.Interval.Duration <= 0 {

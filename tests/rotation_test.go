@@ -81,7 +81,7 @@ func TestTimerRotationAcrossNamespacesByIDAndName(t *testing.T) {
 		if !reflect.DeepEqual(r.Registries, []string{publicHost, vpcHost}) {
 			t.Errorf("%s/%d: registries %v", r.NamespaceID, r.SecretID, r.Registries)
 		}
-		if r.ExpiresAt == nil || !r.ExpiresAt.Equal(tok.ExpiresAt.Truncate(time.Millisecond)) {
+		if r.ExpiresAt == nil || !r.ExpiresAt.Equal(tok.ExpiresAt.Truncate(time.Second)) {
 			t.Errorf("%s/%d: expiresAt %v, want the token's %v", r.NamespaceID, r.SecretID, r.ExpiresAt, tok.ExpiresAt)
 		}
 		want := appsOf(w.stored(r.NamespaceID, r.SecretID).RelateApps)
