@@ -111,7 +111,15 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 	if err != nil {
 		return errorf(DeadlineExceeded, "not started: waited for another invocation rotating the same secret until the deadline")
 	}
-	defer unlock()
+	sent := false
+	defer func() {
+		// Reads from before this point must not feed the next merge of this
+		// secret in this instance: they may miss the write, or lag behind it.
+		if sent {
+			w.r.wrote(key, w.r.now())
+		}
+		unlock()
+	}()
 
 	if w.req.DryRun {
 		if err := checkSecret(sec); err != nil {
@@ -170,11 +178,9 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 			if !w.fits(ctx, 2) {
 				return errorf(DeadlineExceeded, "not written: the write and its verification could not finish before the invocation's deadline")
 			}
-			err := store.UpdateSecret(ctx, sec.NamespaceID, sec.ID, data)
-			// Also after an error: a write without an answer may have landed,
-			// and reads from before it must not feed this instance's next merge.
-			w.r.wrote(key, w.r.now())
-			return err
+			// Also after an error: a write without an answer may have landed.
+			sent = true
+			return store.UpdateSecret(ctx, sec.NamespaceID, sec.ID, data)
 		})
 		if errors.Is(err, errStale) {
 			if attempt >= maxStaleReads {
