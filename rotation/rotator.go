@@ -31,24 +31,15 @@ type Rotator struct {
 	lastWrites map[string]time.Time // secret key → when this instance last wrote it
 }
 
-// Option changes a Rotator.
-type Option func(*Rotator)
-
-// WithClock replaces time.Now (tests).
-func WithClock(now func() time.Time) Option { return func(r *Rotator) { r.now = now } }
-
 // New returns a Rotator. cfgErr, when set, makes every invocation fail with
 // InvalidConfig: FC starts the instance once, and each invocation must say why.
-func New(cfg *Config, cfgErr error, backend Backend, log *zap.Logger, opts ...Option) *Rotator {
+func New(cfg *Config, cfgErr error, backend Backend, log *zap.Logger) *Rotator {
 	if cfg == nil && cfgErr == nil {
 		cfgErr = errorf(InvalidConfig, "no configuration")
 	}
 	r := &Rotator{cfg: cfg, cfgErr: cfgErr, backend: backend, log: log, now: time.Now, lastWrites: map[string]time.Time{}}
 	if cfg != nil {
 		r.pacer = pacer.New(cfg.Quota.Calls, cfg.Quota.Per.Duration)
-	}
-	for _, o := range opts {
-		o(r)
 	}
 	return r
 }
