@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
@@ -19,6 +20,10 @@ import (
 
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
+
+// sdkMaps fills the SDK's package-level endpoint maps once: the SDK fills
+// them lazily, without a lock, on each client's creation.
+var sdkMaps sync.Once
 
 // Backend builds SDK clients per invocation credentials. It is safe for
 // concurrent use and shares one connection pool.
@@ -33,10 +38,10 @@ const ConnectTimeout = 5 * time.Second
 
 // NewBackend returns a Backend; timeout bounds one API call (the SDK's read timeout).
 func NewBackend(saeEndpoint, crEndpoint Endpoint, timeout time.Duration) *Backend {
-	// The SDK fills these package-level maps lazily, without a lock, on each
-	// client's creation: fill them once here, before clients are built concurrently.
-	sae.GetEndpointMap()
-	cr_ee.GetEndpointMap()
+	sdkMaps.Do(func() {
+		sae.GetEndpointMap()
+		cr_ee.GetEndpointMap()
+	})
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
 	tr.MaxIdleConnsPerHost = 16
