@@ -122,8 +122,11 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 	}()
 
 	if w.req.DryRun {
-		if err := checkSecret(sec); err != nil {
+		if err := checkType(sec); err != nil {
 			return err
+		}
+		if _, err := dockercfg.Decode(sec.Data[DockerConfigKey]); err != nil {
+			return corrupt(sec, err)
 		}
 		res.Status, res.RelateApps = StatusPlanned, appsOf(sec)
 		return nil
@@ -145,7 +148,7 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 		if sec, err = snap.find(it.ref); err != nil {
 			return err
 		}
-		if err := checkSecret(sec); err != nil {
+		if err := checkType(sec); err != nil {
 			return err
 		}
 		// A read that will have aged past the window by the time the pacer
@@ -157,8 +160,9 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 		}
 		merged, err := dockercfg.Merge(sec.Data[DockerConfigKey], domains, dockercfg.Credential{Username: tok.Username, Password: tok.Password})
 		if err != nil {
+			// Merge decodes the data: its ErrCorrupt is the secret's corruption.
 			if errors.Is(err, dockercfg.ErrCorrupt) {
-				return errorf(CorruptSecretData, "%s does not decode: %v", DockerConfigKey, err)
+				return corrupt(sec, err)
 			}
 			return errorf(UpdateFailed, "cannot build the docker config: %v", err)
 		}
@@ -206,14 +210,16 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 	return nil
 }
 
-func checkSecret(sec Secret) error {
+func checkType(sec Secret) error {
 	if sec.Type != DockerConfigType {
 		return errorf(UnsupportedSecretType, "secret %d has type %q; only %q secrets are rotated", sec.ID, sec.Type, DockerConfigType)
 	}
-	if _, err := dockercfg.Decode(sec.Data[DockerConfigKey]); err != nil {
-		return errorf(CorruptSecretData, "%s of secret %d does not decode: %v", DockerConfigKey, sec.ID, err)
-	}
 	return nil
+}
+
+// corrupt words a decoding failure; dockercfg's errors name no data.
+func corrupt(sec Secret, err error) error {
+	return errorf(CorruptSecretData, "%s of secret %d does not decode: %v", DockerConfigKey, sec.ID, err)
 }
 
 // verifyDelays space the re-reads of a secret whose read lags its write.
