@@ -92,13 +92,10 @@ const (
 	dockerType = "kubernetes.io/dockerconfigjson"
 )
 
-// ModuleRoot finds the directory of go.mod from the working directory up.
-func ModuleRoot() (string, error) { return fnbuild.ModuleRoot() }
-
 // BuildFunction builds the handler into dir/main as cmd/package does
 // (static, stripped, -trimpath): the binary that ships.
 func BuildFunction(dir string) (string, error) {
-	root, err := ModuleRoot()
+	root, err := fnbuild.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -113,7 +110,7 @@ func BuildFunction(dir string) (string, error) {
 // the zip it wrote (the same bytes as dist/function.zip: the zip is
 // reproducible).
 func PackageSize(dir string) (int64, error) {
-	root, err := ModuleRoot()
+	root, err := fnbuild.ModuleRoot()
 	if err != nil {
 		return 0, err
 	}
@@ -276,15 +273,9 @@ func invoke(runtime *emulator.Server, f *Function) (*rotation.Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invoke: %v\n%s", err, f.Logs())
 	}
-	body := res.Payload
-	if res.Failed {
-		var e struct {
-			Message string `json:"errorMessage"`
-		}
-		if err := json.Unmarshal(body, &e); err != nil {
-			return nil, fmt.Errorf("the invocation failed without the runtime's error JSON")
-		}
-		body = []byte(e.Message)
+	body, err := res.Output()
+	if err != nil {
+		return nil, err
 	}
 	var rep rotation.Report
 	if err := json.Unmarshal(body, &rep); err != nil {

@@ -2,6 +2,8 @@ package emulator
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -38,6 +40,22 @@ type InvocationResult struct {
 	RequestID string
 	Payload   []byte
 	Failed    bool // true when posted to /error
+}
+
+// Output is what the function answered: the result, or for a failed
+// invocation the message of the runtime's error JSON
+// ({"errorMessage","errorType",...}, as fc-runtime-go-sdk posts it).
+func (r InvocationResult) Output() ([]byte, error) {
+	if !r.Failed {
+		return r.Payload, nil
+	}
+	var e struct {
+		Message *string `json:"errorMessage"`
+	}
+	if err := json.Unmarshal(r.Payload, &e); err != nil || e.Message == nil {
+		return nil, errors.New("the error posted is not the runtime's error JSON")
+	}
+	return []byte(*e.Message), nil
 }
 
 type pendingInvocation struct {

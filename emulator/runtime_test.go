@@ -292,3 +292,22 @@ func TestRuntimeAPIClose(t *testing.T) {
 		t.Fatalf("WaitPoll after polls: %v", err)
 	}
 }
+
+func TestInvocationResultOutput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		res  emulator.InvocationResult
+		want string
+		err  bool
+	}{
+		{"result", emulator.InvocationResult{Payload: []byte(`{"rotated":1}`)}, `{"rotated":1}`, false},
+		{"error", emulator.InvocationResult{Failed: true, Payload: []byte(`{"errorMessage":"{\"failed\":1}","errorType":"RotationFailed"}`)}, `{"failed":1}`, false},
+		{"error without message", emulator.InvocationResult{Failed: true, Payload: []byte(`{"errorType":"X"}`)}, "", true},
+		{"error not JSON", emulator.InvocationResult{Failed: true, Payload: []byte(`oops`)}, "", true},
+	} {
+		got, err := tc.res.Output()
+		if (err != nil) != tc.err || string(got) != tc.want {
+			t.Errorf("%s: Output() = %q, %v", tc.name, got, err)
+		}
+	}
+}

@@ -291,17 +291,10 @@ func (f *function) invokeAs(cred emulator.Credential, event string, timeout time
 	if err != nil {
 		return rep, false, fmt.Errorf("invoke: %w", err)
 	}
-	body := res.Payload
-	f.w.guard.WatchBytes("invocation result", body)
-	if res.Failed {
-		var e struct {
-			Message string `json:"errorMessage"`
-			Type    string `json:"errorType"`
-		}
-		if err := json.Unmarshal(body, &e); err != nil {
-			return rep, true, fmt.Errorf("the error posted is not the runtime's error JSON: %w", err)
-		}
-		body = []byte(e.Message)
+	f.w.guard.WatchBytes("invocation result", res.Payload)
+	body, err := res.Output()
+	if err != nil {
+		return rep, res.Failed, err
 	}
 	if err := json.Unmarshal(body, &rep); err != nil {
 		return rep, res.Failed, fmt.Errorf("the invocation's result is not a report: %w", err)

@@ -106,12 +106,10 @@ func run() error {
 	}
 	time.Sleep(100 * time.Millisecond) // let the last log lines through
 
-	report := res.Payload
-	if res.Failed {
-		// The error body's message is the report.
-		var e struct{ ErrorMessage string }
-		_ = json.Unmarshal(res.Payload, &e)
-		report = []byte(e.ErrorMessage)
+	// A failed invocation's error message is the report.
+	report, err := res.Output()
+	if err != nil {
+		return err
 	}
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, report, "", "  ") != nil {
