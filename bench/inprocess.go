@@ -15,7 +15,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/sae-secret-rotator/rotator/internal/aliyun"
+	"github.com/sae-secret-rotator/rotator/internal/aliyun/acr"
+	"github.com/sae-secret-rotator/rotator/internal/aliyun/sae"
+	"github.com/sae-secret-rotator/rotator/internal/catalog"
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
 
@@ -119,19 +121,17 @@ func (c *ChildEmulator) Close() {
 // backend, JSON logs at info) against an emulator at url. The logs go to
 // io.Discard: they are formatted, and their allocations counted, all the same.
 func NewRotator(url, cfgJSON string) (*rotation.Rotator, error) {
-	cfg, err := rotation.ParseConfig([]byte(cfgJSON), "bench")
+	cfg, err := rotation.ParseConfig([]byte(cfgJSON), "bench", catalog.Kinds())
 	if err != nil {
 		return nil, err
 	}
-	ep, err := aliyun.ParseEndpoint(aliyun.EnvSAEEndpoint, url)
-	if err != nil {
-		return nil, err
-	}
+	env := map[string]string{sae.EnvEndpoint: url, acr.EnvEndpoint: url}
 	enc := zap.NewProductionEncoderConfig()
 	enc.TimeKey, enc.EncodeTime = "time", zapcore.ISO8601TimeEncoder
 	enc.EncodeDuration = zapcore.StringDurationEncoder
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(io.Discard), zapcore.InfoLevel)).With(zap.String("logger", "rotator"))
-	return rotation.New(cfg, nil, aliyun.NewBackend(ep, ep, cfg.APITimeout.Duration), log), nil
+	r := rotation.New(cfg, nil, log, rotation.Options{Getenv: func(k string) string { return env[k] }})
+	return r, r.ConfigError()
 }
 
 // Invocation is a timer invocation with the function role's credentials.

@@ -120,16 +120,31 @@ type entry struct {
 // to a different user), and a username or password that is not valid UTF-8
 // (JSON cannot carry it unchanged).
 func Merge(encoded string, hosts []string, cred Credential) (string, error) {
+	data, err := decodeBase64(encoded)
+	if err != nil {
+		return "", err
+	}
+	merged, err := MergeJSON(data, hosts, cred)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(merged), nil
+}
+
+// MergeJSON is Merge on the docker config document itself (what `docker
+// login` writes to config.json), as stores other than SAE hold it. An empty
+// document counts as {}.
+func MergeJSON(doc []byte, hosts []string, cred Credential) ([]byte, error) {
 	rotated, err := normalizeHosts(hosts)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := validateCredential(cred); err != nil {
-		return "", err
+		return nil, err
 	}
-	top, auths, err := decode(encoded)
+	top, auths, err := decodeRaw(doc)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 
 	for key := range auths {
@@ -143,14 +158,37 @@ func Merge(encoded string, hosts []string, cred Credential) (string, error) {
 		Auth:     base64.StdEncoding.EncodeToString([]byte(cred.Username + ":" + cred.Password)),
 	})
 	if err != nil {
-		return "", fmt.Errorf("dockercfg: encode entry: %w", errInvalid)
+		return nil, fmt.Errorf("dockercfg: encode entry: %w", errInvalid)
 	}
 	for host := range rotated {
 		auths[host] = fresh
 	}
 
 	top[authsKey] = appendObject(nil, auths)
-	return base64.StdEncoding.EncodeToString(appendObject(nil, top)), nil
+	return appendObject(nil, top), nil
+}
+
+// Unwrap decodes a stored base64 value (SAE's .dockerconfigjson) into the
+// document; "" is an empty config. Errors wrap ErrCorrupt.
+func Unwrap(encoded string) ([]byte, error) { return decodeBase64(encoded) }
+
+// Check validates a docker config document as MergeJSON would read it.
+func Check(doc []byte) error {
+	_, _, err := decodeRaw(doc)
+	return err
+}
+
+// EquivalentJSON is Equivalent on documents.
+func EquivalentJSON(a, b []byte) (bool, error) {
+	va, err := decodeValueRaw(a)
+	if err != nil {
+		return false, err
+	}
+	vb, err := decodeValueRaw(b)
+	if err != nil {
+		return false, err
+	}
+	return equalValues(va, vb), nil
 }
 
 // Decode returns the decoded top-level object (for inspection/verification);
@@ -307,6 +345,14 @@ func decode(encoded string) (top, auths map[string]json.RawMessage, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return decodeRaw(data)
+}
+
+// decodeRaw is decode on the document; empty means {}.
+func decodeRaw(data []byte) (top, auths map[string]json.RawMessage, err error) {
+	if len(data) == 0 {
+		data = []byte("{}")
+	}
 	// Validate first so that the walk below only meets well-formed JSON and
 	// "not JSON" is reported as such rather than as a structural problem.
 	if !json.Valid(data) {
@@ -402,6 +448,13 @@ func decodeValue(encoded string) (any, error) {
 	data, err := decodeBase64(encoded)
 	if err != nil {
 		return nil, err
+	}
+	return decodeValueRaw(data)
+}
+
+func decodeValueRaw(data []byte) (any, error) {
+	if len(data) == 0 {
+		data = []byte("{}")
 	}
 	if !json.Valid(data) {
 		return nil, corrupt("not JSON")

@@ -22,7 +22,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/sae-secret-rotator/rotator/internal/aliyun"
+	"github.com/sae-secret-rotator/rotator/internal/catalog"
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
 
@@ -62,30 +62,19 @@ func main() {
 // newRotator loads the configuration once per instance; an error is kept
 // and returned by every invocation, which then writes nothing.
 func newRotator(log *zap.Logger) *rotation.Rotator {
-	cfg, err := rotation.LoadConfig(os.Getenv)
-	var backend *aliyun.Backend
+	cfg, err := rotation.LoadConfig(os.Getenv, catalog.Kinds())
+	var r *rotation.Rotator
 	if err == nil {
-		backend, err = newBackend(cfg)
+		r = rotation.New(cfg, nil, log, rotation.Options{Getenv: os.Getenv})
+		err = r.ConfigError()
 	}
 	if err != nil {
 		log.Error("configuration refused", zap.String("code", string(rotation.CodeOf(err))), zap.Error(err))
-		return rotation.New(nil, err, nil, log)
+		return rotation.New(nil, err, log, rotation.Options{})
 	}
 	log.Info("configuration loaded", zap.Int("targets", len(cfg.Targets)), zap.Duration("freshness", cfg.Freshness.Duration),
 		zap.Int("quotaCalls", cfg.Quota.Calls), zap.Duration("quotaPer", cfg.Quota.Per.Duration))
-	return rotation.New(cfg, nil, backend, log)
-}
-
-func newBackend(cfg *rotation.Config) (*aliyun.Backend, error) {
-	saeEP, err := aliyun.ParseEndpoint(aliyun.EnvSAEEndpoint, os.Getenv(aliyun.EnvSAEEndpoint))
-	if err != nil {
-		return nil, &rotation.Error{Code: rotation.InvalidConfig, Message: err.Error()}
-	}
-	crEP, err := aliyun.ParseEndpoint(aliyun.EnvCREndpoint, os.Getenv(aliyun.EnvCREndpoint))
-	if err != nil {
-		return nil, &rotation.Error{Code: rotation.InvalidConfig, Message: err.Error()}
-	}
-	return aliyun.NewBackend(saeEP, crEP, cfg.APITimeout.Duration), nil
+	return r
 }
 
 // RotationFailed is the invocation's error when any secret failed: its text

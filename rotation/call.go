@@ -3,105 +3,174 @@ package rotation
 import (
 	"context"
 	"errors"
-	"strings"
+	"fmt"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
+
+	"github.com/sae-secret-rotator/rotator/internal/pacer"
 )
 
-// Retry budget of one API call: throttling and transient failures
-// (HTTP 5xx, transport errors and timeouts) are retried with backoff.
-const maxRetries = 5
+// Retry budget of one API call: HTTP 5xx answers are retried up to
+// maxRetries times with backoff, calls that got no answer at all (transport
+// errors, timeouts: each costs a full apiTimeout) maxTransportRetries times.
+// Throttled calls are retried until throttling has lasted giveUp base waits.
+const (
+	maxRetries          = 5
+	maxTransportRetries = 2
+)
 
-// maxTransportRetries bounds retries of calls that got no answer at all.
-const maxTransportRetries = 2
+// Throttling give-up times and the emergency pause bound, in throttleWait units.
+const (
+	giveUpNormal    = 180 // three minutes at the default 1s
+	giveUpEmergency = 60  // one minute
+	pauseEmergency  = 5   // five seconds
+)
 
-func newBackoff(ctx context.Context) backoff.BackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 200 * time.Millisecond
-	b.MaxInterval = 5 * time.Second
-	b.MaxElapsedTime = 0 // the context's deadline bounds it
-	return backoff.WithContext(backoff.WithMaxRetries(b, maxRetries), ctx)
+// lane is one path of calls: a store's (paced under its quota) or the
+// sources' and registries' (unpaced). Lanes live as long as the process.
+type lane struct {
+	name    string
+	pacer   *pacer.Pacer
+	latency latency
 }
 
-// call runs one SAE call under the shared pacer, with retries.
-func (w *invocation) call(ctx context.Context, api string, fn func(context.Context) error) error {
-	return w.retry(ctx, api, true, fn)
+func newLane(name string, q Quota, throttleWait time.Duration) *lane {
+	return &lane{name: name, pacer: pacer.New(q.Calls, q.Per.Duration, throttleWait)}
 }
 
-// callUnpaced runs a call outside SAE's quota (ACR), with retries.
-func (w *invocation) callUnpaced(ctx context.Context, api string, fn func(context.Context) error) error {
-	return w.retry(ctx, api, false, fn)
-}
-
-func (w *invocation) retry(ctx context.Context, api string, paced bool, fn func(context.Context) error) error {
-	attempt := 0
-	op := func() error {
-		attempt++
-		if paced {
-			if err := w.r.pacer.Wait(ctx); err != nil {
-				return backoff.Permanent(err)
-			}
+// call runs one API call on a lane with retries. api names it in logs and
+// errors ("UpdateSecret").
+func (w *invocation) call(ctx context.Context, ln *lane, api string, fn func(context.Context) error) error {
+	base := w.r.cfg.ThrottleWait.Duration
+	var maxPause, giveUp time.Duration = 0, giveUpNormal * base
+	if w.req.Emergency {
+		maxPause, giveUp = pauseEmergency*base, giveUpEmergency*base
+	}
+	server := newBackoff()
+	var throttledSince time.Time
+	throttles, noAnswer, failures := 0, 0, 0
+	for attempt := 1; ; attempt++ {
+		if err := ln.pacer.Wait(ctx, maxPause); err != nil {
+			return w.deadline(api, err)
 		}
 		start := time.Now()
 		err := fn(ctx)
-		if paced {
-			w.r.latency.observe(time.Since(start))
-		}
+		ln.latency.observe(time.Since(start))
 		if err == nil {
-			if paced {
-				w.r.pacer.Succeeded()
-			}
+			ln.pacer.Succeeded()
 			return nil
 		}
 		var ae APIError
 		switch {
-		case ctx.Err() != nil, errors.Is(err, errStale), CodeOf(err) != "":
-			return backoff.Permanent(err)
-		case !errors.As(err, &ae):
-			return backoff.Permanent(err)
-		case isThrottling(ae):
-			if paced {
-				w.r.pacer.Throttled()
+		case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
+			return w.deadline(api, err)
+		case errors.Is(err, errStale), CodeOf(err) != "", !errors.As(err, &ae):
+			return err
+		}
+		var wait time.Duration
+		switch {
+		case ae.Throttled():
+			throttles++
+			if throttledSince.IsZero() {
+				throttledSince = time.Now()
 			}
-		case ae.HTTPStatus() == 0 && attempt > maxTransportRetries:
-			// A hanging endpoint costs a full timeout per attempt: give up sooner.
-			return backoff.Permanent(err)
-		case ae.HTTPStatus() >= 500 || ae.HTTPStatus() == 0:
+			ln.pacer.Throttled()
+			if d := time.Since(throttledSince); d+min(ln.pacer.Delay(1), max(maxPause, base)) > giveUp {
+				why := ""
+				if w.req.Emergency {
+					why = " (emergency run: it waits at most " + (pauseEmergency * base).String() + " between tries and gives up after " + giveUp.String() + ")"
+				}
+				return errorf(Throttled, "%s was still throttled after %s and %d throttled answers: the account's API quota is spent by other callers%s: %s",
+					api, d.Round(time.Second), throttles, why, w.apiText(ae))
+			}
+		case ae.Transient() && ae.HTTPStatus() == 0:
+			if noAnswer++; noAnswer > maxTransportRetries {
+				return err
+			}
+			wait = server.NextBackOff()
+		case ae.Transient():
+			if failures++; failures > maxRetries {
+				return err
+			}
+			wait = server.NextBackOff()
 		default:
-			return backoff.Permanent(err)
+			return err
 		}
 		w.log.Warn("API call failed, retrying", zap.String("api", api), zap.Int("attempt", attempt),
-			zap.String("code", ae.ErrorCode()), zap.Int("httpStatus", ae.HTTPStatus()))
-		return err
+			zap.String("code", ae.ErrorCode()), zap.Int("httpStatus", ae.HTTPStatus()), zap.String("reason", w.redact.clean(ae.Error())),
+			zap.Duration("wait", max(wait, ln.pacer.Delay(1))))
+		if err := sleep(ctx, wait); err != nil {
+			return w.deadline(api, err)
+		}
 	}
-	err := backoff.Retry(op, newBackoff(ctx))
-	if err != nil && ctx.Err() != nil && CodeOf(err) == "" {
-		return errorf(DeadlineExceeded, "%s did not finish before the invocation's deadline", api)
-	}
-	return err
 }
 
-func isThrottling(ae APIError) bool { return strings.HasPrefix(ae.ErrorCode(), "Throttling") }
+// newBackoff spaces the retries of 5xx answers and calls without an answer.
+func newBackoff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 200 * time.Millisecond
+	b.Multiplier = 2
+	b.MaxInterval = 5 * time.Second
+	b.MaxElapsedTime = 0 // the retry counts and the deadline bound it
+	b.Reset()
+	return b
+}
 
-// apiFailure maps a failed call to the report's code; fallback is the code
-// of the step (UpdateFailed for SAE, CredentialSourceFailed for ACR).
-func (w *invocation) apiFailure(err error, api string, fallback Code) error {
+// sleep waits d, or refuses at once when d would end past ctx's deadline.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Now().Add(d).After(dl) {
+		return pacer.ErrNoTime
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// deadline words a call that the invocation's deadline stopped.
+func (w *invocation) deadline(api string, err error) error {
+	if CodeOf(err) != "" {
+		return err
+	}
+	if errors.Is(err, pacer.ErrNoTime) {
+		return errorf(DeadlineExceeded, "%s not sent: the quota or a throttle pause would let it out only after the invocation's deadline", api)
+	}
+	return errorf(DeadlineExceeded, "%s did not finish before the invocation's deadline", api)
+}
+
+// apiText is an API error as the report may show it: the adapter's own
+// words, then the server's message, redacted and cut short.
+func (w *invocation) apiText(ae APIError) string {
+	msg := w.redact.clean(ae.Error())
+	if sm := ae.ServerMessage(); sm != "" {
+		msg += ": " + w.redact.server(sm)
+	}
+	return msg
+}
+
+// failure maps a failed call to the report's code; fallback is the step's
+// (UpdateFailed for stores, CredentialSourceFailed for sources).
+func (w *invocation) failure(err error, fallback Code) error {
 	if CodeOf(err) != "" {
 		return err
 	}
 	var ae APIError
 	if errors.As(err, &ae) {
-		switch {
-		case fallback == CredentialSourceFailed:
-		case isThrottling(ae):
-			return errorf(Throttled, "%s was still throttled after %d retries: %v", api, maxRetries, err)
-		case ae.ErrorCode() == "InvalidNamespaceId.NotFound", ae.ErrorCode() == "InvalidSecretId.NotFound":
-			return errorf(SecretNotFound, "%v", err)
+		if ae.Throttled() && fallback != CredentialSourceFailed {
+			return errorf(Throttled, "%s", w.apiText(ae))
 		}
+		return &Error{Code: fallback, Message: w.apiText(ae), Err: err}
 	}
-	return errorf(fallback, "%v", err)
+	return &Error{Code: fallback, Message: w.redact.clean(err.Error()), Err: err}
 }
 
 // asError gives err its report code, fallback when it has none.
@@ -112,3 +181,5 @@ func asError(err error, fallback Code) *Error {
 	}
 	return &Error{Code: fallback, Message: err.Error(), Err: err}
 }
+
+var _ = fmt.Sprint

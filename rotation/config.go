@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,19 +23,35 @@ const (
 	EnvConfigFile = "ROTATOR_CONFIG_FILE"
 )
 
-// SourceACREE is the ACR Enterprise Edition temporary-token source.
-const SourceACREE = "acr-ee"
+// Values of a source's loginCheck.
+const (
+	LoginAuto     = "auto"
+	LoginRequired = "required"
+	LoginOff      = "off"
+)
+
+// DefaultStore is the store of a secret that names none.
+const DefaultStore = "sae"
 
 // Defaults of the optional configuration fields.
 const (
-	DefaultMargin     = 5 * time.Minute
-	DefaultFreshness  = 10 * time.Second
-	DefaultQuota      = 60
-	DefaultQuotaPer   = time.Minute
-	DefaultAPITimeout = 10 * time.Second
+	DefaultMargin        = 5 * time.Minute
+	DefaultFreshness     = 10 * time.Second
+	DefaultQuota         = 60
+	DefaultQuotaPer      = time.Minute
+	DefaultAPITimeout    = 10 * time.Second
+	DefaultConcurrency   = 4
+	DefaultEventCooldown = 5 * time.Minute
+	DefaultThrottleWait  = time.Second
 )
 
-// Config is the rotator's configuration (CONTRACT.md, "Configuration").
+// Catalog is every store and source kind a configuration may name.
+type Catalog struct {
+	Stores  []StoreKind
+	Sources []SourceKind
+}
+
+// Config is the rotator's configuration (docs/configuration.md).
 type Config struct {
 	Schedule Schedule `json:"schedule"`
 	// Freshness bounds the age of the read that feeds a merge when its write goes out.
@@ -44,8 +61,14 @@ type Config struct {
 	// APITimeout bounds one cloud API call (the SDK's read timeout).
 	APITimeout Duration `json:"apiTimeout"`
 	// Concurrency bounds how many secrets rotate at once.
-	Concurrency int      `json:"concurrency"`
-	Targets     []Target `json:"targets"`
+	Concurrency int `json:"concurrency"`
+	// EventCooldown: an event-triggered run skips a secret this instance
+	// wrote less than this long ago.
+	EventCooldown Duration `json:"eventCooldown"`
+	// ThrottleWait is the first wait after a throttled answer; it doubles
+	// while throttling goes on.
+	ThrottleWait Duration `json:"throttleWait"`
+	Targets      []Target `json:"targets"`
 }
 
 // Schedule describes the timer, so the function can warn about tokens that
@@ -63,30 +86,49 @@ type Quota struct {
 
 // Target binds a credential source to the secrets it feeds.
 type Target struct {
-	Name    string      `json:"name"`
-	Source  Source      `json:"source"`
-	Secrets []SecretRef `json:"secrets"`
+	Name    string       `json:"name"`
+	Source  SourceSpec   `json:"source"`
+	Secrets []SecretSpec `json:"secrets"`
 }
 
-// Source is where a target's credentials come from.
-type Source struct {
-	Type       string   `json:"type"`
-	InstanceID string   `json:"instanceId"`
-	RegionID   string   `json:"regionId"`
-	Domains    []string `json:"domains"`
+// SourceSpec is a target's source: the engine's fields and the kind's own.
+type SourceSpec struct {
+	Type       string
+	LoginCheck string
+	Config     SourceConfig
+	kind       SourceKind
 }
 
-// SecretRef names one SAE secret, by id or by name.
-type SecretRef struct {
-	NamespaceID string `json:"namespaceId"`
-	SecretID    int64  `json:"secretId"`
-	SecretName  string `json:"secretName"`
+// SecretSpec is one secret of a target: its store and the store's entry.
+type SecretSpec struct {
+	Store string
+	Ref   SecretRef
+	kind  StoreKind
 }
 
-// Region is the SAE region of the secret's namespace: the part before ':'.
-func (s SecretRef) Region() string {
-	region, _, _ := strings.Cut(s.NamespaceID, ":")
-	return region
+// MarshalJSON writes the entry as the configuration holds it.
+func (s SourceSpec) MarshalJSON() ([]byte, error) {
+	return withKeys(s.Config, map[string]string{"type": s.Type, "loginCheck": s.LoginCheck})
+}
+
+// MarshalJSON writes the entry as the configuration holds it.
+func (s SecretSpec) MarshalJSON() ([]byte, error) {
+	return withKeys(s.Ref, map[string]string{"store": s.Store})
+}
+
+func withKeys(v any, keys map[string]string) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range keys {
+		m[k] = v
+	}
+	return json.Marshal(m)
 }
 
 // Duration is a time.Duration written as a Go duration string ("15m").
@@ -112,27 +154,28 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()
 // LoadConfig reads the configuration named by the environment: exactly one of
 // ROTATOR_CONFIG (inline JSON) or ROTATOR_CONFIG_FILE (YAML or JSON file).
 // Every error is an *Error with code InvalidConfig.
-func LoadConfig(getenv func(string) string) (*Config, error) {
+func LoadConfig(getenv func(string) string, cat Catalog) (*Config, error) {
 	inline, file := getenv(EnvConfig), getenv(EnvConfigFile)
 	switch {
 	case inline != "" && file != "":
 		return nil, errorf(InvalidConfig, "set only one of %s and %s", EnvConfig, EnvConfigFile)
 	case inline != "":
-		return ParseConfig([]byte(inline), EnvConfig)
+		return ParseConfig([]byte(inline), EnvConfig, cat)
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return nil, errorf(InvalidConfig, "%s: cannot read %q: %v", EnvConfigFile, file, errors.Unwrap(err))
 		}
-		return ParseConfig(b, file)
+		return ParseConfig(b, file, cat)
 	default:
 		return nil, errorf(InvalidConfig, "no configuration: set %s (inline JSON) or %s (a YAML or JSON file)", EnvConfig, EnvConfigFile)
 	}
 }
 
 // ParseConfig decodes YAML or JSON, refuses unknown fields, applies
-// defaults and validates. origin names the input in errors.
-func ParseConfig(b []byte, origin string) (*Config, error) {
+// defaults and validates, with the kinds of cat for sources and stores.
+// origin names the input in errors.
+func ParseConfig(b []byte, origin string, cat Catalog) (*Config, error) {
 	js := b
 	if !looksJSON(b) {
 		var err error
@@ -147,17 +190,170 @@ func ParseConfig(b []byte, origin string) (*Config, error) {
 	}
 	// The shape is checked first, by exact key: encoding/json alone matches
 	// keys case-insensitively and reports bad values without their field.
-	if err := checkShape(doc, reflect.TypeOf(Config{}), ""); err != nil {
+	if err := checkShape(doc, reflect.TypeOf(rawConfig{}), ""); err != nil {
 		return nil, errorf(InvalidConfig, "%s: %v", origin, err)
 	}
-	var cfg Config
-	if err := json.Unmarshal(js, &cfg); err != nil {
+	var raw rawConfig
+	if err := json.Unmarshal(js, &raw); err != nil {
 		return nil, errorf(InvalidConfig, "%s: %s", origin, cleanYAMLError(err))
 	}
-	if err := cfg.validate(); err != nil {
+	cfg, err := raw.build(cat)
+	if err == nil {
+		err = cfg.validate()
+	}
+	if err != nil {
 		return nil, errorf(InvalidConfig, "%s: %v", origin, err)
 	}
-	return &cfg, nil
+	return cfg, nil
+}
+
+// rawConfig is Config as decoded, before the kinds read their entries.
+type rawConfig struct {
+	Schedule      Schedule    `json:"schedule"`
+	Freshness     Duration    `json:"freshness"`
+	Quota         Quota       `json:"quota"`
+	APITimeout    Duration    `json:"apiTimeout"`
+	Concurrency   int         `json:"concurrency"`
+	EventCooldown Duration    `json:"eventCooldown"`
+	ThrottleWait  Duration    `json:"throttleWait"`
+	Targets       []rawTarget `json:"targets"`
+}
+
+type rawTarget struct {
+	Name    string            `json:"name"`
+	Source  json.RawMessage   `json:"source"`
+	Secrets []json.RawMessage `json:"secrets"`
+}
+
+func (r *rawConfig) build(cat Catalog) (*Config, error) {
+	cfg := &Config{Schedule: r.Schedule, Freshness: r.Freshness, Quota: r.Quota, APITimeout: r.APITimeout,
+		Concurrency: r.Concurrency, EventCooldown: r.EventCooldown, ThrottleWait: r.ThrottleWait}
+	for i, rt := range r.Targets {
+		at := fmt.Sprintf("targets[%d]", i)
+		t := Target{Name: rt.Name}
+		if len(rt.Source) > 0 && string(rt.Source) != "null" {
+			src, err := decodeSource(rt.Source, at+".source", cat)
+			if err != nil {
+				return nil, err
+			}
+			t.Source = src
+		}
+		for j, rs := range rt.Secrets {
+			sec, err := decodeSecret(rs, fmt.Sprintf("%s.secrets[%d]", at, j), cat)
+			if err != nil {
+				return nil, err
+			}
+			t.Secrets = append(t.Secrets, sec)
+		}
+		cfg.Targets = append(cfg.Targets, t)
+	}
+	return cfg, nil
+}
+
+// engineKeys takes the engine's own keys out of an entry, as strings.
+func engineKeys(raw json.RawMessage, at string, keys ...string) (map[string]any, []string, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil || doc == nil {
+		return nil, nil, fmt.Errorf("%s: must be an object", at)
+	}
+	vals := make([]string, len(keys))
+	for i, k := range keys {
+		v, ok := doc[k]
+		if !ok || v == nil {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return nil, nil, fmt.Errorf("%s.%s: must be a string", at, k)
+		}
+		vals[i] = s
+		delete(doc, k)
+	}
+	return doc, vals, nil
+}
+
+func decodeSource(raw json.RawMessage, at string, cat Catalog) (SourceSpec, error) {
+	doc, vals, err := engineKeys(raw, at, "type", "loginCheck")
+	if err != nil {
+		return SourceSpec{}, err
+	}
+	spec := SourceSpec{Type: vals[0], LoginCheck: vals[1]}
+	var names []string
+	for _, k := range cat.Sources {
+		names = append(names, k.Name())
+		if k.Name() == spec.Type {
+			spec.kind = k
+		}
+	}
+	switch {
+	case spec.Type == "":
+		return spec, fmt.Errorf("%s.type: is required (one of %s)", at, quoted(names))
+	case spec.kind == nil:
+		return spec, fmt.Errorf("%s.type: %q is not a known source type (one of %s)", at, spec.Type, quoted(names))
+	}
+	switch spec.LoginCheck {
+	case "":
+		spec.LoginCheck = LoginAuto
+	case LoginAuto, LoginRequired, LoginOff:
+	default:
+		return spec, fmt.Errorf("%s.loginCheck: must be %q, %q or %q", at, LoginAuto, LoginRequired, LoginOff)
+	}
+	spec.Config = spec.kind.NewConfig()
+	if err := decodeEntry(raw, doc, spec.Config, at); err != nil {
+		return spec, err
+	}
+	if err := spec.Config.Validate(); err != nil {
+		return spec, fmt.Errorf("%s.%v", at, err)
+	}
+	return spec, nil
+}
+
+func decodeSecret(raw json.RawMessage, at string, cat Catalog) (SecretSpec, error) {
+	doc, vals, err := engineKeys(raw, at, "store")
+	if err != nil {
+		return SecretSpec{}, err
+	}
+	spec := SecretSpec{Store: vals[0]}
+	if spec.Store == "" {
+		spec.Store = DefaultStore
+	}
+	var names []string
+	for _, k := range cat.Stores {
+		names = append(names, k.Name())
+		if k.Name() == spec.Store {
+			spec.kind = k
+		}
+	}
+	if spec.kind == nil {
+		return spec, fmt.Errorf("%s.store: %q is not a known store (one of %s)", at, spec.Store, quoted(names))
+	}
+	spec.Ref = spec.kind.NewRef()
+	if err := decodeEntry(raw, doc, spec.Ref, at); err != nil {
+		return spec, err
+	}
+	if err := spec.Ref.Validate(); err != nil {
+		return spec, fmt.Errorf("%s: %v", at, err)
+	}
+	return spec, nil
+}
+
+// decodeEntry checks an entry's keys against the kind's type, then fills it.
+func decodeEntry(raw json.RawMessage, doc map[string]any, into any, at string) error {
+	if err := checkShape(doc, reflect.TypeOf(into).Elem(), at); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, into); err != nil {
+		return fmt.Errorf("%s: %s", at, cleanYAMLError(err))
+	}
+	return nil
+}
+
+func quoted(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 // looksJSON tells inline JSON from YAML: JSON is parsed as JSON, so that
@@ -167,7 +363,10 @@ func looksJSON(b []byte) bool {
 	return len(t) > 0 && t[0] == '{'
 }
 
-var durationType = reflect.TypeOf(Duration{})
+var (
+	durationType = reflect.TypeOf(Duration{})
+	rawType      = reflect.TypeOf(json.RawMessage{})
+)
 
 // checkShape walks a decoded document along the Go type it will fill and
 // names the first field that is unknown or of the wrong kind.
@@ -180,6 +379,9 @@ func checkShape(v any, t reflect.Type, path string) error {
 	}
 	if v == nil {
 		return nil // absent: the default applies, or validate asks for it
+	}
+	if t == rawType {
+		return nil // an entry read by its kind
 	}
 	if t == durationType {
 		str, ok := v.(string)
@@ -250,11 +452,12 @@ func cleanYAMLError(err error) string {
 }
 
 var (
-	targetName  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-	regionID    = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+$`)
-	instanceID  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-	namespaceID = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+(:[A-Za-z0-9_-]+)?$`)
+	targetName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	regionID   = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+$`)
 )
+
+// ValidRegion reports whether s looks like a cloud region id ("cn-hangzhou").
+func ValidRegion(s string) bool { return regionID.MatchString(s) }
 
 func (c *Config) validate() error {
 	if c.Schedule.Interval.Duration < 0 {
@@ -286,17 +489,24 @@ func (c *Config) validate() error {
 	if spacing := c.Quota.Per.Duration / time.Duration(c.Quota.Calls); c.Freshness.Duration < 3*spacing {
 		return fmt.Errorf("freshness: %v is shorter than three calls' spacing under the quota (%v): no write could follow its read in time", c.Freshness.Duration, 3*spacing)
 	}
-	if c.APITimeout.Duration < 0 {
-		return errors.New("apiTimeout: must not be negative")
-	}
-	if c.APITimeout.Duration == 0 {
-		c.APITimeout.Duration = DefaultAPITimeout
+	for _, d := range []struct {
+		name string
+		v    *Duration
+		def  time.Duration
+	}{{"apiTimeout", &c.APITimeout, DefaultAPITimeout}, {"eventCooldown", &c.EventCooldown, DefaultEventCooldown},
+		{"throttleWait", &c.ThrottleWait, DefaultThrottleWait}} {
+		if d.v.Duration < 0 {
+			return fmt.Errorf("%s: must not be negative", d.name)
+		}
+		if d.v.Duration == 0 {
+			d.v.Duration = d.def
+		}
 	}
 	if c.Concurrency < 0 {
 		return errors.New("concurrency: must not be negative")
 	}
 	if c.Concurrency == 0 {
-		c.Concurrency = 4
+		c.Concurrency = DefaultConcurrency
 	}
 	if len(c.Targets) == 0 {
 		return errors.New("targets: at least one target is required")
@@ -315,32 +525,17 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%s.name: %q is already the name of targets[%d]", at, t.Name, j)
 		}
 		names[t.Name] = i
-		if err := t.Source.validate(at + ".source"); err != nil {
-			return err
+		if t.Source.Config == nil {
+			return fmt.Errorf("%s.source: is required", at)
 		}
 		if len(t.Secrets) == 0 {
 			return fmt.Errorf("%s.secrets: at least one secret is required", at)
 		}
 		seen := map[string]int{}
 		for j, s := range t.Secrets {
-			at := fmt.Sprintf("%s.secrets[%d]", at, j)
-			switch {
-			case s.NamespaceID == "":
-				return fmt.Errorf("%s: namespaceId is required", at)
-			case !namespaceID.MatchString(s.NamespaceID):
-				return fmt.Errorf("%s: namespaceId %q must be \"<region>\" or \"<region>:<name>\"", at, s.NamespaceID)
-			case s.SecretID == 0 && s.SecretName == "":
-				return fmt.Errorf("%s: secretId or secretName is required", at)
-			case s.SecretID != 0 && s.SecretName != "":
-				return fmt.Errorf("%s: give secretId or secretName, not both", at)
-			case s.SecretID < 0:
-				return fmt.Errorf("%s: secretId must be positive", at)
-			case s.SecretName != "" && !printable(s.SecretName):
-				return fmt.Errorf("%s: secretName must be printable ASCII without spaces, at most 253 characters", at)
-			}
-			key := s.NamespaceID + "/" + s.SecretName + "/" + fmt.Sprint(s.SecretID)
+			key := s.Store + "/" + s.Ref.Key()
 			if k, dup := seen[key]; dup {
-				return fmt.Errorf("%s: the same secret as secrets[%d]", at, k)
+				return fmt.Errorf("%s.secrets[%d]: the same secret as secrets[%d]", at, j, k)
 			}
 			seen[key] = j
 		}
@@ -348,28 +543,9 @@ func (c *Config) validate() error {
 	return nil
 }
 
-func (s *Source) validate(at string) error {
-	switch {
-	case s.Type == "":
-		return fmt.Errorf("%s.type: is required (%q)", at, SourceACREE)
-	case s.Type != SourceACREE:
-		return fmt.Errorf("%s.type: %q is not a known source type (%q)", at, s.Type, SourceACREE)
-	case s.InstanceID == "":
-		return fmt.Errorf("%s.instanceId: is required", at)
-	case !instanceID.MatchString(s.InstanceID):
-		return fmt.Errorf("%s.instanceId: %q is not an instance id such as \"cri-abc123\"", at, s.InstanceID)
-	case s.RegionID == "":
-		return fmt.Errorf("%s.regionId: is required", at)
-	case !regionID.MatchString(s.RegionID):
-		return fmt.Errorf("%s.regionId: %q is not a region id such as \"cn-hangzhou\"", at, s.RegionID)
-	}
-	for i, d := range s.Domains {
-		if !printable(d) || strings.ContainsAny(d, "\"") {
-			return fmt.Errorf("%s.domains[%d]: %q is not a registry host", at, i, d)
-		}
-	}
-	return nil
-}
+// Printable reports whether s is non-empty, printable ASCII without spaces
+// and of a length a Kubernetes-style name or a host can have.
+func Printable(s string) bool { return printable(s) }
 
 // printable reports whether s is non-empty, printable ASCII without spaces
 // and of a length a Kubernetes-style name or a host can have.

@@ -8,7 +8,7 @@ import (
 // Code is a failure code of the report. The set is part of the contract.
 type Code string
 
-// The failure codes of CONTRACT.md.
+// The failure codes of the report (docs/report.md).
 const (
 	InvalidEvent           Code = "InvalidEvent"
 	InvalidConfig          Code = "InvalidConfig"
@@ -17,6 +17,7 @@ const (
 	UnsupportedSecretType  Code = "UnsupportedSecretType"
 	CorruptSecretData      Code = "CorruptSecretData"
 	CredentialSourceFailed Code = "CredentialSourceFailed"
+	CredentialRejected     Code = "CredentialRejected"
 	UpdateFailed           Code = "UpdateFailed"
 	VerificationFailed     Code = "VerificationFailed"
 	Throttled              Code = "Throttled"
@@ -49,10 +50,10 @@ func CodeOf(err error) Code {
 	return ""
 }
 
-// APIError is what a cloud client returns for a failed call; the engine
-// reads it to decide on retries. Implemented by internal/aliyun.
-type APIError interface {
-	error
-	ErrorCode() string // "Throttling.User", "InvalidSecretId.NotFound", "" for transport errors
-	HTTPStatus() int   // 0 for transport errors
-}
+// Errorf builds an *Error for adapters: a store's not-found, type or
+// corruption verdict. Its message must hold no secret and no server text.
+func Errorf(code Code, format string, args ...any) *Error { return errorf(code, format, args...) }
+
+// AllCodes lists every failure code, for the docs' completeness test.
+var AllCodes = []Code{InvalidEvent, InvalidConfig, UnknownTarget, SecretNotFound, UnsupportedSecretType, CorruptSecretData,
+	CredentialSourceFailed, CredentialRejected, UpdateFailed, VerificationFailed, Throttled, DeadlineExceeded}

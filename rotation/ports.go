@@ -5,29 +5,133 @@ import (
 	"time"
 )
 
-// Credentials sign cloud API calls: in FC, the function role's STS
-// credentials of the invocation.
+// The engine's ports. Adapters (one package per cloud or role) implement
+// them; the engine never names a cloud API. Adding a store or a source adds
+// a kind to the catalog the configuration is parsed with, not code here.
+
+// Credentials are the function's own cloud credentials for one invocation:
+// in FC, the function role's STS credentials that the runtime passes.
 type Credentials struct {
 	AccessKeyID     string
 	AccessKeySecret string
 	SecurityToken   string
 }
 
-// Secret is an SAE secret as read.
-type Secret struct {
-	NamespaceID string
-	ID          int64
-	Name        string
-	Type        string
-	Data        map[string]string
-	RelateApps  []App
+// Env is what a kind may read when it is opened once per process.
+type Env struct {
+	Getenv     func(string) string
+	APITimeout time.Duration
+	Quota      Quota // the configuration's top-level quota (SAE's account quota)
 }
 
-// SecretStore reads and writes SAE secrets of one region.
-type SecretStore interface {
-	ListSecrets(ctx context.Context, namespaceID string) ([]Secret, error)
-	DescribeSecret(ctx context.Context, namespaceID string, id int64) (Secret, error)
-	UpdateSecret(ctx context.Context, namespaceID string, id int64, data map[string]string) error
+// StoreKind is one kind of secret store that a secret's `store` names.
+type StoreKind interface {
+	Name() string
+	// NewRef returns an empty configuration entry to decode into: a pointer
+	// to a struct whose json tags are the entry's fields (besides `store`).
+	NewRef() SecretRef
+	// Open builds the store from the environment (endpoints, keys). An error
+	// is a configuration error: nothing is read or written.
+	Open(env Env) (Store, error)
+}
+
+// SecretRef is one configured secret of a store.
+type SecretRef interface {
+	// Validate checks the entry after decoding; errors name the field.
+	Validate() error
+	// Key is the same for two entries that name the same secret the same way.
+	Key() string
+	// Group names the secrets that one read returns together (SAE: a
+	// namespace); a store that reads one secret a call returns Key().
+	Group() string
+	// Where names the secret in the report and the logs before it is read.
+	Where() Where
+}
+
+// Store reads and writes one kind of secret store. Every call is one API
+// call that the engine paces, retries and bounds by the deadline.
+type Store interface {
+	// Quota is what the store allows per window; the engine paces below it.
+	Quota() Quota
+	// Read reads the group of ref in one call.
+	Read(ctx context.Context, creds Credentials, ref SecretRef) (Snapshot, error)
+	// Write stores config as sec's docker config, keeping sec.Rest, and
+	// returns the version it made or overwrote ("" where the store has none).
+	Write(ctx context.Context, creds Credentials, sec Secret, config []byte) (version string, err error)
+	// ReadBack reads sec again, unbatched, to verify a write of version.
+	ReadBack(ctx context.Context, creds Credentials, sec Secret, version string) (Secret, error)
+}
+
+// Snapshot is the result of one read.
+type Snapshot interface {
+	// Find picks ref's secret. An error is the secret's failure
+	// (SecretNotFound, UnsupportedSecretType, CorruptSecretData); the
+	// returned Secret's Where is filled as far as it is known.
+	Find(ref SecretRef) (Secret, error)
+}
+
+// Secret is one secret as read, with its docker config unwrapped.
+type Secret struct {
+	Where Where
+	// ID identifies the secret across refs (by name or id) for locks and
+	// the cooldown.
+	ID string
+	// Config is the docker config document ({"auths":{...}}).
+	Config []byte
+	// Rest is what the store holds beside the config (SAE: the other
+	// SecretData keys); a write keeps it and verification checks it.
+	Rest      map[string]string
+	Version   string
+	Consumers []App
+	// Handle is the adapter's own state for a later Write or ReadBack.
+	Handle any
+}
+
+// Where names a secret in the report and the logs.
+type Where struct {
+	Store       string `json:"store"`
+	Region      string `json:"region,omitempty"`
+	NamespaceID string `json:"namespaceId,omitempty"`
+	SecretID    int64  `json:"secretId,omitempty"`
+	SecretName  string `json:"secretName,omitempty"`
+}
+
+// SourceKind is one kind of credential source that a target's
+// `source.type` names.
+type SourceKind interface {
+	Name() string
+	// NewConfig returns an empty configuration to decode into (a pointer to
+	// a struct with json tags; `type` and `loginCheck` are the engine's).
+	NewConfig() SourceConfig
+	Open(env Env) (Source, error)
+}
+
+// SourceConfig is one configured source.
+type SourceConfig interface {
+	Validate() error
+	// Key is the same for two sources that mint interchangeable tokens: one
+	// token a key per invocation.
+	Key() string
+	// Matches reports whether a registry event names this source; sources
+	// without an instance match none.
+	Matches(ev RegistryEvent) bool
+	// Describe names the source in logs ("acr-ee cri-abc123").
+	Describe() string
+}
+
+// Source mints registry credentials, as go-containerregistry's Keychain
+// resolves them: a login, its expiry and the registries it is for.
+type Source interface {
+	// Domains lists the registry hosts of the source, public ones first.
+	Domains(ctx context.Context, creds Credentials, cfg SourceConfig) ([]Domain, error)
+	// Mint returns a new login.
+	Mint(ctx context.Context, creds Credentials, cfg SourceConfig) (Token, error)
+}
+
+// Domain is one registry host of a source.
+type Domain struct {
+	Host    string
+	Private bool // reachable from a VPC only: tried after public ones
 }
 
 // Token is a registry login minted by a source.
@@ -37,16 +141,19 @@ type Token struct {
 	ExpiresAt time.Time
 }
 
-// TokenSource is one registry's credential source.
-type TokenSource interface {
-	// Domains lists the registry hosts the token is valid for.
-	Domains(ctx context.Context) ([]string, error)
-	// Token mints a new login.
-	Token(ctx context.Context) (Token, error)
+// Prover logs in to a registry with a credential, as docker login does.
+// Its errors may say Rejected() bool (the registry refused the credential).
+type Prover interface {
+	Login(ctx context.Context, domain, username, password string) error
 }
 
-// Backend builds the cloud clients of one invocation from its credentials.
-type Backend interface {
-	SecretStore(creds Credentials, regionID string) SecretStore
-	TokenSource(creds Credentials, src Source) TokenSource
+// APIError is a failed call as an adapter reports it. The engine decides
+// on retries from it and words the report from it.
+type APIError interface {
+	error                  // names the call, the HTTP status and the code; never the server's message
+	ErrorCode() string     // the API's code; "" for transport errors
+	HTTPStatus() int       // 0 when no answer came
+	Throttled() bool       // the API's throttling answer
+	Transient() bool       // HTTP 5xx, transport error or timeout: worth retrying
+	ServerMessage() string // the server's own words, which may quote the request: redacted before use
 }

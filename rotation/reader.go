@@ -2,87 +2,85 @@ package rotation
 
 import (
 	"context"
+	"encoding/base64"
 	"sync"
 	"time"
 )
 
-// nsReader shares ListSecrets reads of one namespace between the secrets of
-// an invocation: a read serves every secret whose write goes out within the
-// freshness window.
-type nsReader struct {
-	w          *invocation
-	ns, region string
+// groupReader shares the reads of one group (an SAE namespace; for other
+// stores one secret) between the secrets of an invocation: a read serves
+// every secret whose write goes out within the freshness window.
+type groupReader struct {
+	w     *invocation
+	store *storeRT
+	ref   SecretRef
 
 	mu   sync.Mutex
 	snap *snapshot
 }
 
 type snapshot struct {
-	at      time.Time
-	secrets []Secret
+	at   time.Time
+	snap Snapshot
 }
 
 // read returns a snapshot taken after notBefore and still fresh, reading
 // again when there is none.
-func (n *nsReader) read(ctx context.Context, notBefore time.Time) (*snapshot, error) {
-	return n.fetch(ctx, notBefore, func(fn func(context.Context) error) error { return n.w.call(ctx, "ListSecrets", fn) })
+func (g *groupReader) read(ctx context.Context, notBefore time.Time) (*snapshot, error) {
+	return g.fetch(ctx, notBefore, func(fn func(context.Context) error) error { return g.w.call(ctx, g.store.lane, "read", fn) })
 }
 
 // readInSlot is read for a caller that already holds a pacer slot: one try,
 // unpaced, so a slot taken for a write whose read aged carries the new read.
-func (n *nsReader) readInSlot(ctx context.Context, notBefore time.Time) error {
+func (g *groupReader) readInSlot(ctx context.Context, notBefore time.Time) error {
 	called := false
-	_, err := n.fetch(ctx, notBefore, func(fn func(context.Context) error) error { called = true; return fn(ctx) })
+	_, err := g.fetch(ctx, notBefore, func(fn func(context.Context) error) error { called = true; return fn(ctx) })
 	if !called {
 		// Another write renewed the read meanwhile: this slot goes unused.
-		n.w.log.Debug("pacer slot unused: the read was renewed by another write")
+		g.w.log.Debug("pacer slot unused: the read was renewed by another write")
 	}
 	return err
 }
 
-func (n *nsReader) fetch(ctx context.Context, notBefore time.Time, call func(func(context.Context) error) error) (*snapshot, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	w := n.w
+func (g *groupReader) fetch(ctx context.Context, notBefore time.Time, call func(func(context.Context) error) error) (*snapshot, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w := g.w
 	// A read serves every write that goes out while it is fresh; a write that
 	// finds it aged (see rotateSecret) asks for a newer one.
-	if s := n.snap; s != nil && s.at.After(notBefore) && w.r.now().Sub(s.at) < w.r.cfg.Freshness.Duration {
+	if s := g.snap; s != nil && s.at.After(notBefore) && w.r.now().Sub(s.at) < w.r.cfg.Freshness.Duration {
 		return s, nil
 	}
-	var secrets []Secret
+	var snap Snapshot
 	at := w.r.now()
 	err := call(func(ctx context.Context) (err error) {
 		at = w.r.now()
-		secrets, err = w.store(n.region).ListSecrets(ctx, n.ns)
+		snap, err = g.store.store.Read(ctx, w.creds, g.ref)
 		return err
 	})
 	if err != nil {
-		return nil, w.apiFailure(err, "ListSecrets", UpdateFailed)
+		return nil, w.failure(err, UpdateFailed)
 	}
-	for _, s := range secrets {
-		w.redact.add(s.Data[DockerConfigKey])
-	}
-	n.snap = &snapshot{at: at, secrets: secrets}
-	return n.snap, nil
+	g.snap = &snapshot{at: at, snap: snap}
+	return g.snap, nil
 }
 
-func (s *snapshot) find(ref SecretRef) (Secret, error) {
-	var found []Secret
-	for _, sec := range s.secrets {
-		if (ref.SecretID != 0 && sec.ID == ref.SecretID) || (ref.SecretName != "" && sec.Name == ref.SecretName) {
-			found = append(found, sec)
-		}
+// find picks a secret out of a read and registers its contents with the
+// redactor before anything could quote them.
+func (w *invocation) find(s *snapshot, ref SecretRef) (Secret, error) {
+	sec, err := s.snap.Find(ref)
+	w.sensitive(sec)
+	return sec, err
+}
+
+// sensitive registers a secret's contents: its docker config in every form
+// a request carries it, and whatever the store holds beside it.
+func (w *invocation) sensitive(sec Secret) {
+	if len(sec.Config) > 0 {
+		w.redact.add(string(sec.Config), base64.StdEncoding.EncodeToString(sec.Config))
+		w.redact.add(credentialsIn(sec.Config)...)
 	}
-	switch len(found) {
-	case 1:
-		sec := found[0]
-		if sec.NamespaceID == "" {
-			sec.NamespaceID = ref.NamespaceID
-		}
-		return sec, nil
-	case 0:
-		return Secret{}, errorf(SecretNotFound, "%s does not exist", describeRef(ref))
-	default:
-		return Secret{}, errorf(SecretNotFound, "%d secrets are named %q in namespace %s: give secretId instead", len(found), ref.SecretName, ref.NamespaceID)
+	for _, v := range sec.Rest {
+		w.redact.add(v)
 	}
 }

@@ -1,27 +1,59 @@
 package rotation
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"net/url"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
-// redactor removes known secret values from text bound for a report or log:
-// a second line of defence behind messages built without them.
+// pieceLen is the shortest run of a secret that a server's message may not
+// carry: a message that quotes part of a request (a cut-off value, an
+// escaped one) is cleaned of every run this long of anything secret.
+const pieceLen = 12
+
+// maxMessage bounds a server's message in a report or log, after redaction.
+const maxMessage = 300
+
+// redactor removes known secret values from text bound for a report or a
+// log. Messages are built without secrets in the first place; this is the
+// second line of defence, and the only one for what a server said.
 type redactor struct {
 	mu     sync.Mutex
 	values []string
 }
 
+// add registers secret values in every form a request could carry them:
+// as they are, base64-encoded, JSON-escaped and URL-encoded.
 func (r *redactor) add(values ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, v := range values {
-		if len(v) >= 8 {
-			r.values = append(r.values, v)
+		if len(v) < 8 {
+			continue
+		}
+		js, _ := json.Marshal(v)
+		for _, f := range []string{v, base64.StdEncoding.EncodeToString([]byte(v)), string(js[1 : len(js)-1]),
+			url.QueryEscape(v), strings.ReplaceAll(string(js[1:len(js)-1]), `\`, `\\`)} {
+			if !r.has(f) {
+				r.values = append(r.values, f)
+			}
 		}
 	}
 }
 
+func (r *redactor) has(v string) bool {
+	for _, x := range r.values {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// clean replaces every whole known value.
 func (r *redactor) clean(s string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -29,4 +61,61 @@ func (r *redactor) clean(s string) string {
 		s = strings.ReplaceAll(s, v, "[redacted]")
 	}
 	return s
+}
+
+// server cleans a server's message of every piece of a known value, then
+// cuts it short: in that order, so a cut can never leave a piece too short
+// to recognise.
+func (r *redactor) server(msg string) string {
+	msg = r.pieces(r.clean(msg))
+	if len(msg) > maxMessage {
+		cut := maxMessage
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "…"
+	}
+	return msg
+}
+
+// pieces masks every run of pieceLen or more bytes of msg that occurs in a
+// known value.
+func (r *redactor) pieces(msg string) string {
+	if len(msg) < pieceLen {
+		return msg
+	}
+	// Index the message's windows, then walk the values' windows: the
+	// message is short, the values may be long.
+	at := map[string][]int{}
+	for i := 0; i+pieceLen <= len(msg); i++ {
+		at[msg[i:i+pieceLen]] = append(at[msg[i:i+pieceLen]], i)
+	}
+	masked := make([]bool, len(msg))
+	hit := false
+	r.mu.Lock()
+	for _, v := range r.values {
+		for j := 0; j+pieceLen <= len(v); j++ {
+			for _, i := range at[v[j:j+pieceLen]] {
+				hit = true
+				for k := i; k < i+pieceLen; k++ {
+					masked[k] = true
+				}
+			}
+		}
+	}
+	r.mu.Unlock()
+	if !hit {
+		return msg
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); i++ {
+		if !masked[i] {
+			b.WriteByte(msg[i])
+			continue
+		}
+		if i == 0 || !masked[i-1] {
+			b.WriteString("[redacted]")
+		}
+	}
+	return b.String()
 }

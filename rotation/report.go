@@ -9,10 +9,22 @@ import (
 const (
 	StatusRotated = "rotated"
 	StatusPlanned = "planned"
+	StatusSkipped = "skipped"
 	StatusFailed  = "failed"
 )
 
-// Report is the invocation's result (CONTRACT.md, "The report").
+// Login check outcomes of a result.
+const (
+	LoginOK          = "ok"
+	LoginUnreachable = "unreachable"
+	LoginSkipped     = "skipped"
+)
+
+// ReasonCooldown is a skipped result's reason: an event-triggered run found
+// the secret written by this instance less than eventCooldown ago.
+const ReasonCooldown = "cooldown"
+
+// Report is the invocation's result (docs/report.md).
 type Report struct {
 	RequestID string `json:"requestId"`
 	Trigger   string `json:"trigger"`
@@ -22,6 +34,7 @@ type Report struct {
 	Rotated   int    `json:"rotated"`
 	Failed    int    `json:"failed"`
 	Planned   int    `json:"planned,omitempty"`
+	Skipped   int    `json:"skipped"`
 	// Error is set when the whole invocation was refused (bad event,
 	// configuration or target): nothing was read or written.
 	Error   *ResultError `json:"error,omitempty"`
@@ -30,12 +43,13 @@ type Report struct {
 
 // Result is one secret's outcome.
 type Result struct {
-	Target               string       `json:"target"`
-	NamespaceID          string       `json:"namespaceId"`
-	SecretID             int64        `json:"secretId,omitempty"`
-	SecretName           string       `json:"secretName,omitempty"`
+	Target string `json:"target"`
+	Where
 	Status               string       `json:"status"`
+	Reason               string       `json:"reason,omitempty"`
+	VersionID            string       `json:"versionId,omitempty"`
 	Registries           []string     `json:"registries,omitempty"`
+	Login                string       `json:"login,omitempty"`
 	ExpiresAt            *time.Time   `json:"expiresAt,omitempty"`
 	ExpiresBeforeNextRun bool         `json:"expiresBeforeNextRun,omitempty"`
 	RelateApps           []App        `json:"relateApps,omitempty"`
@@ -71,7 +85,7 @@ func (r *Report) JSON() []byte {
 }
 
 func (r *Report) count() {
-	r.Rotated, r.Failed, r.Planned = 0, 0, 0
+	r.Rotated, r.Failed, r.Planned, r.Skipped = 0, 0, 0, 0
 	for _, res := range r.Results {
 		switch res.Status {
 		case StatusRotated:
@@ -80,6 +94,8 @@ func (r *Report) count() {
 			r.Failed++
 		case StatusPlanned:
 			r.Planned++
+		case StatusSkipped:
+			r.Skipped++
 		}
 	}
 }

@@ -2,46 +2,100 @@ package rotation
 
 import (
 	"context"
-	"fmt"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/sae-secret-rotator/rotator/internal/pacer"
 )
 
-// Rotator rotates registry credentials into SAE secrets. One Rotator serves
-// every invocation of an FC instance: its pacer and per-secret locks are
-// shared by all of them, concurrently.
+// Rotator rotates registry credentials into secret stores. One Rotator
+// serves every invocation of an FC instance: its pacers, per-secret locks
+// and last writes are shared by all of them, concurrently.
 type Rotator struct {
 	cfg     *Config
 	cfgErr  error
-	backend Backend
 	log     *zap.Logger
-	pacer   *pacer.Pacer
+	stores  map[string]*storeRT // by store kind name
+	sources map[string]Source   // by source kind name
+	prover  Prover
+	unpaced *lane // sources and registries: outside every store's quota
 	locks   keyedMutex
-	latency latency
 	now     func() time.Time
 
 	mu         sync.Mutex
 	lastWrites map[string]time.Time // secret key → when this instance last wrote it
 }
 
-// New returns a Rotator. cfgErr, when set, makes every invocation fail with
-// InvalidConfig: FC starts the instance once, and each invocation must say why.
-func New(cfg *Config, cfgErr error, backend Backend, log *zap.Logger) *Rotator {
+// storeRT is an opened store with its lane (pacer and latency).
+type storeRT struct {
+	store Store
+	lane  *lane
+}
+
+// Options are the Rotator's collaborators besides the configuration.
+type Options struct {
+	// Getenv reads the environment when the kinds are opened (os.Getenv).
+	Getenv func(string) string
+	// Prover logs in with each new token before it is written; nil skips
+	// the check (results say "login":"skipped").
+	Prover Prover
+}
+
+// New returns a Rotator, opening every store and source kind the
+// configuration uses. cfgErr, or an error opening a kind, makes every
+// invocation fail with InvalidConfig: FC starts the instance once, and each
+// invocation must say why.
+func New(cfg *Config, cfgErr error, log *zap.Logger, opts Options) *Rotator {
 	if cfg == nil && cfgErr == nil {
 		cfgErr = errorf(InvalidConfig, "no configuration")
 	}
-	r := &Rotator{cfg: cfg, cfgErr: cfgErr, backend: backend, log: log, now: time.Now, lastWrites: map[string]time.Time{}}
-	if cfg != nil {
-		r.pacer = pacer.New(cfg.Quota.Calls, cfg.Quota.Per.Duration)
+	r := &Rotator{cfg: cfg, cfgErr: cfgErr, log: log, prover: opts.Prover, now: time.Now, lastWrites: map[string]time.Time{},
+		stores: map[string]*storeRT{}, sources: map[string]Source{}}
+	if r.cfgErr == nil {
+		r.cfgErr = r.open(opts)
 	}
 	return r
+}
+
+// ConfigError is why every invocation will be refused, or nil.
+func (r *Rotator) ConfigError() error { return r.cfgErr }
+
+func (r *Rotator) open(opts Options) error {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	env := Env{Getenv: getenv, APITimeout: r.cfg.APITimeout.Duration, Quota: r.cfg.Quota}
+	r.unpaced = newLane("unpaced", Quota{}, r.cfg.ThrottleWait.Duration)
+	for _, t := range r.cfg.Targets {
+		if _, ok := r.sources[t.Source.Type]; !ok {
+			src, err := t.Source.kind.Open(env)
+			if err != nil {
+				return configError(err)
+			}
+			r.sources[t.Source.Type] = src
+		}
+		for _, s := range t.Secrets {
+			if _, ok := r.stores[s.Store]; ok {
+				continue
+			}
+			st, err := s.kind.Open(env)
+			if err != nil {
+				return configError(err)
+			}
+			r.stores[s.Store] = &storeRT{store: st, lane: newLane(s.Store, st.Quota(), r.cfg.ThrottleWait.Duration)}
+		}
+	}
+	return nil
+}
+
+func configError(err error) error {
+	if CodeOf(err) != "" {
+		return err
+	}
+	return errorf(InvalidConfig, "%v", err)
 }
 
 // Invocation is one call of the function.
@@ -64,14 +118,18 @@ func (r *Rotator) Run(ctx context.Context, inv Invocation) *Report {
 		log.Error("invocation refused", zap.String("code", string(e.Code)), zap.String("error", e.Message))
 		return rep
 	}
+	req, evErr := DecodeEvent(inv.Event)
+	if evErr == nil {
+		// Said even when the invocation is refused, so the report tells
+		// what asked for it.
+		rep.Trigger, rep.DryRun, rep.Emergency, rep.Reason = req.Trigger, req.DryRun, req.Emergency, req.Reason
+	}
 	if r.cfgErr != nil {
 		return refuse(r.cfgErr)
 	}
-	req, err := DecodeEvent(inv.Event)
-	if err != nil {
-		return refuse(err)
+	if evErr != nil {
+		return refuse(evErr)
 	}
-	rep.Trigger, rep.DryRun, rep.Emergency, rep.Reason = req.Trigger, req.DryRun, req.Emergency, req.Reason
 	items, err := r.cfg.plan(req)
 	if err != nil {
 		return refuse(err)
@@ -94,17 +152,26 @@ func (r *Rotator) Run(ctx context.Context, inv Invocation) *Report {
 		log.Info("the event matches no target: nothing to do")
 		return rep
 	}
-	if inv.Credentials.AccessKeyID == "" || inv.Credentials.AccessKeySecret == "" {
-		return refuse(errorf(InvalidConfig, "no credentials: FC passes the function role's credentials; outside FC set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"))
-	}
 
+	if err := r.checkCredentials(inv.Credentials, items); err != nil {
+		return refuse(err)
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
 		defer cancel()
 	}
 	w := &invocation{r: r, req: req, creds: inv.Credentials, log: log, redact: &redactor{},
-		stores: map[string]SecretStore{}, readers: map[string]*nsReader{}, sources: map[string]*sourceState{}}
+		readers: map[string]*groupReader{}, sources: map[string]*sourceState{}}
+	// The function's own keys, and every other credential the kinds hold,
+	// must never be quoted back either.
+	w.redact.add(inv.Credentials.AccessKeySecret, inv.Credentials.SecurityToken)
+	for _, st := range r.stores {
+		w.redact.add(sensitiveOf(st.store)...)
+	}
+	for _, src := range r.sources {
+		w.redact.add(sensitiveOf(src)...)
+	}
 	rep.Results = make([]Result, len(items))
 	g := new(errgroup.Group)
 	g.SetLimit(r.cfg.Concurrency)
@@ -116,14 +183,40 @@ func (r *Rotator) Run(ctx context.Context, inv Invocation) *Report {
 	}
 	_ = g.Wait() // workers report through results, never through errors
 	rep.count()
-	log.Info("rotation finished", zap.Int("rotated", rep.Rotated), zap.Int("planned", rep.Planned), zap.Int("failed", rep.Failed))
+	log.Info("rotation finished", zap.Int("rotated", rep.Rotated), zap.Int("planned", rep.Planned), zap.Int("skipped", rep.Skipped),
+		zap.Int("failed", rep.Failed))
 	return rep
+}
+
+// checkCredentials lets the stores and sources that sign with the
+// function's own credentials refuse an invocation that has none.
+func (r *Rotator) checkCredentials(creds Credentials, items []item) error {
+	type checker interface{ CheckCredentials(Credentials) error }
+	for _, it := range items {
+		for _, v := range []any{r.stores[it.spec.Store].store, r.sources[it.target.Source.Type]} {
+			if c, ok := v.(checker); ok {
+				if err := c.CheckCredentials(creds); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// sensitiveOf asks an adapter for the secrets it holds (another cloud's
+// keys, an assumed role's session), if it has any.
+func sensitiveOf(v any) []string {
+	if s, ok := v.(interface{ Sensitive() []string }); ok {
+		return s.Sensitive()
+	}
+	return nil
 }
 
 // item is one secret of one target selected by the plan.
 type item struct {
 	target *Target
-	ref    SecretRef
+	spec   SecretSpec
 }
 
 // plan selects the secrets an event asks for.
@@ -132,9 +225,7 @@ func (c *Config) plan(req Request) ([]item, error) {
 	switch {
 	case req.Registry != nil:
 		for i := range c.Targets {
-			t := &c.Targets[i]
-			if req.Registry.Source == "acs.cr" && req.Registry.InstanceID != "" && t.Source.InstanceID == req.Registry.InstanceID &&
-				(req.Registry.RegionID == "" || req.Registry.RegionID == t.Source.RegionID) {
+			if t := &c.Targets[i]; t.Source.Config.Matches(*req.Registry) {
 				targets = append(targets, t)
 			}
 		}
@@ -162,7 +253,7 @@ func (c *Config) plan(req Request) ([]item, error) {
 	var items []item
 	for _, t := range targets {
 		for _, s := range t.Secrets {
-			items = append(items, item{target: t, ref: s})
+			items = append(items, item{target: t, spec: s})
 		}
 	}
 	return items, nil
@@ -239,8 +330,6 @@ func (l *latency) get() time.Duration {
 	return l.est
 }
 
-func secretKey(ns string, id int64) string { return ns + "/" + strconv.FormatInt(id, 10) }
-
 func (r *Rotator) lastWrite(key string) time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -254,22 +343,10 @@ func (r *Rotator) wrote(key string, at time.Time) {
 }
 
 func appsOf(s Secret) []App {
-	apps := append([]App(nil), s.RelateApps...)
+	if len(s.Consumers) == 0 {
+		return nil
+	}
+	apps := append([]App(nil), s.Consumers...)
 	sort.Slice(apps, func(i, j int) bool { return apps[i].AppID < apps[j].AppID })
 	return apps
-}
-
-func refFields(it item) []zap.Field {
-	f := []zap.Field{zap.String("target", it.target.Name), zap.String("namespaceId", it.ref.NamespaceID)}
-	if it.ref.SecretName != "" {
-		f = append(f, zap.String("secretName", it.ref.SecretName))
-	}
-	return f
-}
-
-func describeRef(ref SecretRef) string {
-	if ref.SecretName != "" {
-		return fmt.Sprintf("secret %q in namespace %s", ref.SecretName, ref.NamespaceID)
-	}
-	return fmt.Sprintf("secret %d in namespace %s", ref.SecretID, ref.NamespaceID)
 }

@@ -13,14 +13,8 @@ import (
 	"github.com/sae-secret-rotator/rotator/dockercfg"
 )
 
-// DockerConfigType is the only secret type the rotator writes.
-const DockerConfigType = "kubernetes.io/dockerconfigjson"
-
-// DockerConfigKey is the SecretData key holding the encoded docker config.
-const DockerConfigKey = ".dockerconfigjson"
-
-// invocation is the state of one Run: clients built from its credentials,
-// the namespace reads and the tokens it shares between its secrets.
+// invocation is the state of one Run: the reads and the tokens it shares
+// between its secrets.
 type invocation struct {
 	r      *Rotator
 	req    Request
@@ -29,34 +23,44 @@ type invocation struct {
 	redact *redactor
 
 	mu      sync.Mutex
-	stores  map[string]SecretStore  // by region
-	readers map[string]*nsReader    // by namespace
-	sources map[string]*sourceState // by instance and region
+	readers map[string]*groupReader // by store and group
+	sources map[string]*sourceState // by source key
 }
 
 // rotate runs one secret's rotation and never panics into its siblings.
 func (w *invocation) rotate(ctx context.Context, it item) (res Result) {
-	res = Result{Target: it.target.Name, NamespaceID: it.ref.NamespaceID, SecretID: it.ref.SecretID, SecretName: it.ref.SecretName}
-	log := w.log.With(refFields(it)...)
+	res = Result{Target: it.target.Name, Where: it.spec.Ref.Where()}
+	log := w.log.With(zap.String("target", it.target.Name))
 	start := w.r.now()
 	defer func() {
 		if p := recover(); p != nil {
 			// A panic value could hold anything: report its type only.
 			res.Status, res.Error = StatusFailed, &ResultError{Code: UpdateFailed, Message: fmt.Sprintf("internal error (%T)", p)}
-			log.Error("secret failed: internal error", zap.String("panicType", fmt.Sprintf("%T", p)))
+			log.Error("secret failed: internal error", append(whereFields(res.Where), zap.String("panicType", fmt.Sprintf("%T", p)))...)
 		}
 	}()
-	err := w.rotateSecret(ctx, it, &res, log)
+	err := w.rotateSecret(ctx, it, &res)
+	fields := append(whereFields(res.Where), zap.Duration("took", w.r.now().Sub(start)))
 	if err != nil {
 		e := asError(err, UpdateFailed)
 		res.Status = StatusFailed
 		res.Error = &ResultError{Code: e.Code, Message: w.redact.clean(e.Message)}
-		log.Error("secret failed", zap.String("code", string(e.Code)), zap.String("error", res.Error.Message),
-			zap.Duration("took", w.r.now().Sub(start)))
+		log.Error("secret failed", append(fields, zap.String("code", string(e.Code)), zap.String("error", res.Error.Message))...)
 		return res
 	}
-	fields := []zap.Field{zap.Int64("secretId", res.SecretID), zap.String("status", res.Status), zap.Strings("registries", res.Registries),
-		zap.Any("relateApps", res.RelateApps), zap.Duration("took", w.r.now().Sub(start))}
+	fields = append(fields, zap.String("status", res.Status), zap.Strings("registries", res.Registries))
+	if res.Reason != "" {
+		fields = append(fields, zap.String("reason", res.Reason))
+	}
+	if res.Login != "" {
+		fields = append(fields, zap.String("login", res.Login))
+	}
+	if res.VersionID != "" {
+		fields = append(fields, zap.String("versionId", res.VersionID))
+	}
+	if res.Where.Store == DefaultStore || res.RelateApps != nil {
+		fields = append(fields, zap.Any("relateApps", res.RelateApps))
+	}
 	if res.ExpiresAt != nil {
 		fields = append(fields, zap.Time("expiresAt", *res.ExpiresAt))
 	}
@@ -64,17 +68,33 @@ func (w *invocation) rotate(ctx context.Context, it item) (res Result) {
 	return res
 }
 
+// whereFields are a secret's log fields: store, region and secretName at
+// the top level of every line about it.
+func whereFields(wh Where) []zap.Field {
+	f := []zap.Field{zap.String("store", wh.Store), zap.String("region", wh.Region)}
+	if wh.NamespaceID != "" {
+		f = append(f, zap.String("namespaceId", wh.NamespaceID))
+	}
+	if wh.SecretID != 0 {
+		f = append(f, zap.Int64("secretId", wh.SecretID))
+	}
+	if wh.SecretName != "" {
+		f = append(f, zap.String("secretName", wh.SecretName))
+	}
+	return f
+}
+
 // perSecretFloor is the time a secret needs besides its API calls
 // (verification retries of lagging reads, scheduling).
 const perSecretFloor = time.Second
 
-// fits reports whether `calls` more SAE calls, paced, can finish before the deadline.
-func (w *invocation) fits(ctx context.Context, calls int) bool {
+// fits reports whether `calls` more calls on a lane can finish before the deadline.
+func (w *invocation) fits(ctx context.Context, ln *lane, calls int) bool {
 	dl, ok := ctx.Deadline()
 	if !ok {
 		return true
 	}
-	need := w.r.pacer.Delay(calls) + time.Duration(calls)*w.r.latency.get() + perSecretFloor
+	need := ln.pacer.Delay(calls) + time.Duration(calls)*ln.latency.get() + perSecretFloor
 	return w.r.now().Add(need).Before(dl)
 }
 
@@ -84,29 +104,34 @@ var errStale = errors.New("the read is older than the freshness window")
 // last one aged while it waited; the deadline bounds it too.
 const maxStaleReads = 10
 
-func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log *zap.Logger) error {
-	if !w.fits(ctx, 3) {
+func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) error {
+	st := w.r.stores[it.spec.Store]
+	if !w.fits(ctx, st.lane, 3) {
 		return errorf(DeadlineExceeded, "not started: it could not finish before the invocation's deadline")
 	}
+	refKey := it.spec.Store + "/" + it.spec.Ref.Key()
+	if w.coolingDown(refKey, res) {
+		return nil
+	}
 	src := w.source(it.target.Source)
-	domains, err := src.domains(ctx, w)
+	doms, err := src.domains(ctx, w)
 	if err != nil {
 		return err
 	}
-	res.Registries = domains
-	reader := w.reader(it.ref)
+	res.Registries = hosts(doms)
+	reader := w.reader(st, it.spec)
 
-	// Resolve the secret's id first (by name it needs a read), then hold its lock.
+	// Resolve the secret first (by name it needs a read), then hold its lock.
 	snap, err := reader.read(ctx, time.Time{})
 	if err != nil {
 		return err
 	}
-	sec, err := snap.find(it.ref)
+	sec, err := w.find(snap, it.spec.Ref)
+	res.Where = mergeWhere(res.Where, sec.Where)
 	if err != nil {
 		return err
 	}
-	res.SecretID, res.SecretName = sec.ID, sec.Name
-	key := secretKey(sec.NamespaceID, sec.ID)
+	key := it.spec.Store + "/" + sec.ID
 	unlock, err := w.r.locks.lock(ctx, key)
 	if err != nil {
 		return errorf(DeadlineExceeded, "not started: waited for another invocation rotating the same secret until the deadline")
@@ -116,19 +141,20 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 		// Reads from before this point must not feed the next merge of this
 		// secret in this instance: they may miss the write, or lag behind it.
 		if sent {
-			w.r.wrote(key, w.r.now())
+			at := w.r.now()
+			w.r.wrote(key, at)
+			w.r.wrote(refKey, at)
 		}
 		unlock()
 	}()
-
+	if w.coolingDown(key, res) {
+		return nil
+	}
 	if w.req.DryRun {
-		if err := checkType(sec); err != nil {
-			return err
-		}
-		if _, err := dockercfg.Decode(sec.Data[DockerConfigKey]); err != nil {
+		if err := dockercfg.Check(sec.Config); err != nil {
 			return corrupt(sec, err)
 		}
-		res.Status, res.RelateApps = StatusPlanned, appsOf(sec)
+		res.Status, res.RelateApps, res.Login = StatusPlanned, appsOf(sec), LoginSkipped
 		return nil
 	}
 
@@ -136,73 +162,72 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 	if err != nil {
 		return err
 	}
-	w.markExpiry(res, tok, log)
+	if res.Login, err = src.prove(ctx, w, tok, doms); err != nil {
+		return err
+	}
+	w.markExpiry(res, tok)
 
-	var written map[string]string
+	var written Secret
+	var version string
 	notBefore := w.r.lastWrite(key)
 	for attempt := 0; ; attempt++ {
-		snap, err = reader.read(ctx, notBefore)
-		if err != nil {
+		if snap, err = reader.read(ctx, notBefore); err != nil {
 			return err
 		}
-		if sec, err = snap.find(it.ref); err != nil {
-			return err
-		}
-		if err := checkType(sec); err != nil {
+		if sec, err = w.find(snap, it.spec.Ref); err != nil {
 			return err
 		}
 		// A read that will have aged past the window by the time the pacer
-		// lets the write out and it reaches SAE feeds no write: read again
-		// before spending a slot on it.
-		if attempt < maxStaleReads && w.r.now().Add(w.r.pacer.Delay(1)+w.r.latency.get()).Sub(snap.at) > w.r.cfg.Freshness.Duration {
+		// lets the write out and it reaches the store feeds no write: read
+		// again before spending a slot on it.
+		if attempt < maxStaleReads && w.r.now().Add(st.lane.pacer.Delay(1)+st.lane.latency.get()).Sub(snap.at) > w.r.cfg.Freshness.Duration {
 			notBefore = snap.at.Add(time.Nanosecond)
 			continue
 		}
-		merged, err := dockercfg.Merge(sec.Data[DockerConfigKey], domains, dockercfg.Credential{Username: tok.Username, Password: tok.Password})
+		merged, err := dockercfg.MergeJSON(sec.Config, hosts(doms), dockercfg.Credential{Username: tok.Username, Password: tok.Password})
 		if err != nil {
-			// Merge decodes the data: its ErrCorrupt is the secret's corruption.
+			// MergeJSON decodes the config: its ErrCorrupt is the secret's corruption.
 			if errors.Is(err, dockercfg.ErrCorrupt) {
 				return corrupt(sec, err)
 			}
 			return errorf(UpdateFailed, "cannot build the docker config: %v", err)
 		}
-		w.redact.add(merged)
-		data := maps.Clone(sec.Data)
-		data[DockerConfigKey] = merged
-		store := w.store(it.ref.Region())
-		err = w.call(ctx, "UpdateSecret", func(ctx context.Context) error {
+		w.sensitive(Secret{Config: merged})
+		err = w.call(ctx, st.lane, "write", func(ctx context.Context) (err error) {
 			// Checked after the pacer admitted the call: the wait may have aged
 			// the read. The slot is spent either way: let it carry a newer read.
 			if w.r.now().Sub(snap.at) > w.r.cfg.Freshness.Duration {
 				if err := reader.readInSlot(ctx, snap.at); err != nil {
-					log.Debug("the read carried by a stale write's slot failed; reading again", zap.String("code", string(CodeOf(err))))
+					w.log.Debug("the read carried by a stale write's slot failed; reading again", zap.String("code", string(CodeOf(err))))
 				}
 				return errStale
 			}
-			if !w.fits(ctx, 2) {
+			if !w.fits(ctx, st.lane, 2) {
 				return errorf(DeadlineExceeded, "not written: the write and its verification could not finish before the invocation's deadline")
 			}
 			// Also after an error: a write without an answer may have landed.
 			sent = true
-			return store.UpdateSecret(ctx, sec.NamespaceID, sec.ID, data)
+			version, err = st.store.Write(ctx, w.creds, sec, merged)
+			return err
 		})
 		if errors.Is(err, errStale) {
 			if attempt >= maxStaleReads {
 				return errorf(UpdateFailed, "not written: %d reads in a row aged past the freshness window (%v) before the quota let the write out; raise freshness",
 					attempt+1, w.r.cfg.Freshness.Duration)
 			}
-			log.Debug("the write's read aged while it waited for the quota; its slot carried a newer read")
+			w.log.Debug("the write's read aged while it waited for the quota; its slot carried a newer read")
 			notBefore = snap.at.Add(time.Nanosecond)
 			continue
 		}
 		if err != nil {
-			return w.apiFailure(err, "UpdateSecret", UpdateFailed)
+			return w.failure(err, UpdateFailed)
 		}
-		written = data
+		written = sec
+		written.Config = merged
 		break
 	}
-
-	got, err := w.verify(ctx, it.ref.Region(), sec, written)
+	res.VersionID = version
+	got, err := w.verify(ctx, st, written, version)
 	if err != nil {
 		return err
 	}
@@ -210,66 +235,89 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result, log
 	return nil
 }
 
-func checkType(sec Secret) error {
-	if sec.Type != DockerConfigType {
-		return errorf(UnsupportedSecretType, "secret %d has type %q; only %q secrets are rotated", sec.ID, sec.Type, DockerConfigType)
+// coolingDown reports (and records in res) an event-triggered run meeting
+// a secret this instance wrote less than eventCooldown ago.
+func (w *invocation) coolingDown(key string, res *Result) bool {
+	if w.req.Trigger != TriggerEvent {
+		return false
 	}
-	return nil
+	last := w.r.lastWrite(key)
+	if last.IsZero() || w.r.now().Sub(last) >= w.r.cfg.EventCooldown.Duration {
+		return false
+	}
+	res.Status, res.Reason, res.Registries = StatusSkipped, ReasonCooldown, nil
+	return true
+}
+
+func mergeWhere(cfg, read Where) Where {
+	if read.Store == "" {
+		return cfg
+	}
+	return read
 }
 
 // corrupt words a decoding failure; dockercfg's errors name no data.
 func corrupt(sec Secret, err error) error {
-	return errorf(CorruptSecretData, "%s of secret %d does not decode: %v", DockerConfigKey, sec.ID, err)
+	return errorf(CorruptSecretData, "the docker config of %s does not decode: %v", describe(sec.Where), err)
+}
+
+func describe(wh Where) string {
+	switch {
+	case wh.SecretID != 0:
+		return fmt.Sprintf("%s secret %d in namespace %s", wh.Store, wh.SecretID, wh.NamespaceID)
+	case wh.NamespaceID != "":
+		return fmt.Sprintf("%s secret %q in namespace %s", wh.Store, wh.SecretName, wh.NamespaceID)
+	default:
+		return fmt.Sprintf("%s secret %q in %s", wh.Store, wh.SecretName, wh.Region)
+	}
 }
 
 // verifyDelays space the re-reads of a secret whose read lags its write.
 var verifyDelays = []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
 
 // verify reads the secret back until it holds what was written.
-func (w *invocation) verify(ctx context.Context, region string, sec Secret, want map[string]string) (Secret, error) {
-	store := w.store(region)
+func (w *invocation) verify(ctx context.Context, st *storeRT, want Secret, version string) (Secret, error) {
 	var mismatch string
 	for i, d := range verifyDelays {
 		if d > 0 {
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
-				return Secret{}, errorf(DeadlineExceeded, "written, but the deadline came before DescribeSecret confirmed it (%s)", mismatch)
+			if err := sleep(ctx, d); err != nil {
+				return Secret{}, errorf(DeadlineExceeded, "written, but the deadline came before the read-back confirmed it (%s)", mismatch)
 			}
 		}
 		var got Secret
-		err := w.call(ctx, "DescribeSecret", func(ctx context.Context) (err error) {
-			got, err = store.DescribeSecret(ctx, sec.NamespaceID, sec.ID)
+		err := w.call(ctx, st.lane, "read back", func(ctx context.Context) (err error) {
+			got, err = st.store.ReadBack(ctx, w.creds, want, version)
 			return err
 		})
 		if err != nil {
-			if ctx.Err() != nil {
-				return Secret{}, errorf(DeadlineExceeded, "written, but the deadline came before DescribeSecret confirmed it")
+			if CodeOf(err) == DeadlineExceeded {
+				return Secret{}, errorf(DeadlineExceeded, "written, but the deadline came before the read-back confirmed it")
 			}
-			return Secret{}, w.apiFailure(err, "DescribeSecret", VerificationFailed)
+			return Secret{}, w.failure(err, VerificationFailed)
 		}
-		if mismatch = sameData(got.Data, want); mismatch == "" {
+		w.sensitive(got)
+		if mismatch = differs(got, want, version); mismatch == "" {
 			if i > 0 {
-				w.log.Debug("verification needed re-reads", zap.Int64("secretId", sec.ID), zap.Int("reads", i+1))
+				w.log.Debug("verification needed re-reads", append(whereFields(want.Where), zap.Int("reads", i+1))...)
 			}
 			return got, nil
 		}
 	}
-	return Secret{}, errorf(VerificationFailed, "DescribeSecret does not show the write after %d reads: %s", len(verifyDelays), mismatch)
+	return Secret{}, errorf(VerificationFailed, "the store does not show the write after %d reads: %s", len(verifyDelays), mismatch)
 }
 
-// sameData says how got differs from want, or "" when it holds all of it.
-func sameData(got, want map[string]string) string {
-	for k, v := range want {
-		g, ok := got[k]
-		switch {
-		case !ok:
+// differs says how got differs from want, or "" when it holds all of it.
+func differs(got, want Secret, version string) string {
+	if version != "" && got.Version != "" && got.Version != version {
+		return fmt.Sprintf("the current version is %q, not the one written (%q)", got.Version, version)
+	}
+	if eq, err := dockercfg.EquivalentJSON(got.Config, want.Config); err != nil || !eq {
+		return "the docker config differs from what was written"
+	}
+	for k, v := range want.Rest {
+		if g, ok := got.Rest[k]; !ok {
 			return fmt.Sprintf("key %q is missing", k)
-		case k == DockerConfigKey:
-			if eq, err := dockercfg.Equivalent(g, v); err != nil || !eq {
-				return fmt.Sprintf("%s differs from what was written", DockerConfigKey)
-			}
-		case g != v:
+		} else if g != v {
 			return fmt.Sprintf("key %q differs from what was written", k)
 		}
 	}
@@ -277,11 +325,11 @@ func sameData(got, want map[string]string) string {
 }
 
 // markExpiry flags a token that will not outlive the next scheduled run.
-func (w *invocation) markExpiry(res *Result, tok Token, log *zap.Logger) {
+func (w *invocation) markExpiry(res *Result, tok Token) {
 	if tok.ExpiresAt.IsZero() {
 		return
 	}
-	// Whole seconds, as the contract writes times; rounding down errs on the safe side.
+	// Whole seconds, as the report writes times; rounding down errs on the safe side.
 	at := tok.ExpiresAt.UTC().Truncate(time.Second)
 	res.ExpiresAt = &at
 	sched := w.r.cfg.Schedule
@@ -290,29 +338,21 @@ func (w *invocation) markExpiry(res *Result, tok Token, log *zap.Logger) {
 	}
 	if next := w.r.now().Add(sched.Interval.Duration + sched.Margin.Duration); at.Before(next) {
 		res.ExpiresBeforeNextRun = true
-		log.Warn("the token expires before the next scheduled run plus the margin",
-			zap.Time("expiresAt", at), zap.Duration("interval", sched.Interval.Duration), zap.Duration("margin", sched.Margin.Duration))
+		w.log.Warn("the token expires before the next scheduled run plus the margin", append(whereFields(res.Where),
+			zap.Time("expiresAt", at), zap.Duration("interval", sched.Interval.Duration), zap.Duration("margin", sched.Margin.Duration))...)
 	}
 }
 
-func (w *invocation) store(region string) SecretStore {
+func (w *invocation) reader(st *storeRT, spec SecretSpec) *groupReader {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	s := w.stores[region]
-	if s == nil {
-		s = w.r.backend.SecretStore(w.creds, region)
-		w.stores[region] = s
-	}
-	return s
-}
-
-func (w *invocation) reader(ref SecretRef) *nsReader {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	rd := w.readers[ref.NamespaceID]
+	key := spec.Store + "/" + spec.Ref.Group()
+	rd := w.readers[key]
 	if rd == nil {
-		rd = &nsReader{w: w, ns: ref.NamespaceID, region: ref.Region()}
-		w.readers[ref.NamespaceID] = rd
+		rd = &groupReader{w: w, store: st, ref: spec.Ref}
+		w.readers[key] = rd
 	}
 	return rd
 }
+
+var _ = maps.Clone[map[string]string]

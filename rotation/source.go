@@ -3,6 +3,8 @@ package rotation
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 
@@ -12,63 +14,64 @@ import (
 )
 
 // sourceState mints a source's token once per invocation, shared by all of
-// its secrets, and resolves its domains once.
+// its secrets, resolves its domains once and proves the token once.
 type sourceState struct {
-	src Source
-	ts  TokenSource
+	spec SourceSpec
+	src  Source
 
 	domOnce sync.Once
-	doms    []string
+	doms    []Domain
 	domErr  error
 
 	tokMu  sync.Mutex
 	tok    *Token
 	tokErr error
+
+	loginOnce sync.Once
+	login     string
+	loginErr  error
 }
 
-func (w *invocation) source(src Source) *sourceState {
+func (w *invocation) source(spec SourceSpec) *sourceState {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	key := src.RegionID + "/" + src.InstanceID + "/" + strings.Join(src.Domains, ",")
+	key := spec.Type + "/" + spec.LoginCheck + "/" + spec.Config.Key()
 	s := w.sources[key]
 	if s == nil {
-		s = &sourceState{src: src, ts: w.r.backend.TokenSource(w.creds, src)}
+		s = &sourceState{spec: spec, src: w.r.sources[spec.Type]}
 		w.sources[key] = s
 	}
 	return s
 }
 
-func (s *sourceState) domains(ctx context.Context, w *invocation) ([]string, error) {
+func (s *sourceState) domains(ctx context.Context, w *invocation) ([]Domain, error) {
 	s.domOnce.Do(func() {
-		if len(s.src.Domains) > 0 {
-			s.doms = normalizeDomains(s.src.Domains)
-			return
-		}
-		var doms []string
-		err := w.callUnpaced(ctx, "ListInstanceEndpoint", func(ctx context.Context) (err error) {
-			doms, err = s.ts.Domains(ctx)
+		var doms []Domain
+		err := w.call(ctx, w.r.unpaced, "registry domains", func(ctx context.Context) (err error) {
+			doms, err = s.src.Domains(ctx, w.creds, s.spec.Config)
 			return err
 		})
+		seen := map[string]bool{}
+		for _, d := range doms {
+			if n := dockercfg.NormalizeHost(d.Host); n != "" && !seen[n] {
+				seen[n] = true
+				s.doms = append(s.doms, Domain{Host: n, Private: d.Private})
+			}
+		}
 		switch {
 		case err != nil:
-			s.domErr = w.apiFailure(err, "ListInstanceEndpoint", CredentialSourceFailed)
-		case len(doms) == 0:
-			s.domErr = errorf(CredentialSourceFailed, "instance %s has no enabled Registry endpoint: set source.domains", s.src.InstanceID)
-		default:
-			s.doms = normalizeDomains(doms)
+			s.domErr = w.failure(err, CredentialSourceFailed)
+		case len(s.doms) == 0:
+			s.domErr = errorf(CredentialSourceFailed, "%s has no registry domain: set source.domains", s.spec.Config.Describe())
 		}
 	})
 	return s.doms, s.domErr
 }
 
-func normalizeDomains(in []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, d := range in {
-		if n := dockercfg.NormalizeHost(d); n != "" && !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
+func hosts(doms []Domain) []string {
+	out := make([]string, len(doms))
+	for i, d := range doms {
+		out[i] = d.Host
 	}
 	return out
 }
@@ -83,21 +86,95 @@ func (s *sourceState) token(ctx context.Context, w *invocation) (Token, error) {
 		return Token{}, s.tokErr
 	}
 	var tok Token
-	err := w.callUnpaced(ctx, "GetAuthorizationToken", func(ctx context.Context) (err error) {
-		tok, err = s.ts.Token(ctx)
+	err := w.call(ctx, w.r.unpaced, "mint token", func(ctx context.Context) (err error) {
+		tok, err = s.src.Mint(ctx, w.creds, s.spec.Config)
 		return err
 	})
 	if err == nil && (tok.Username == "" || tok.Password == "") {
-		err = errorf(CredentialSourceFailed, "GetAuthorizationToken answered without a username or token")
+		err = errorf(CredentialSourceFailed, "%s answered without a username or token", s.spec.Config.Describe())
 	}
 	if err != nil {
 		// A failed mint is not retried by later secrets: the source already had its retries.
-		s.tokErr = w.apiFailure(err, "GetAuthorizationToken", CredentialSourceFailed)
+		s.tokErr = w.failure(err, CredentialSourceFailed)
 		return Token{}, s.tokErr
 	}
-	w.redact.add(tok.Password, base64.StdEncoding.EncodeToString([]byte(tok.Username+":"+tok.Password)))
-	w.log.Info("token minted", zap.String("instanceId", s.src.InstanceID), zap.String("username", tok.Username),
+	w.redact.add(tok.Password, tok.Username+":"+tok.Password)
+	w.log.Info("token minted", zap.String("source", s.spec.Config.Describe()), zap.String("username", tok.Username),
 		zap.Time("expiresAt", tok.ExpiresAt.UTC()))
 	s.tok = &tok
 	return tok, nil
+}
+
+// prove logs in with the token to the source's registry, public domains
+// first, once per token: a refused credential is never written.
+func (s *sourceState) prove(ctx context.Context, w *invocation, tok Token, doms []Domain) (string, error) {
+	s.loginOnce.Do(func() { s.login, s.loginErr = s.proveOnce(ctx, w, tok, doms) })
+	return s.login, s.loginErr
+}
+
+func (s *sourceState) proveOnce(ctx context.Context, w *invocation, tok Token, doms []Domain) (string, error) {
+	if s.spec.LoginCheck == LoginOff || w.r.prover == nil {
+		return LoginSkipped, nil
+	}
+	ordered := append([]Domain(nil), doms...)
+	// Public domains first: a VPC domain answers only from inside its VPC.
+	for i := range ordered {
+		for j := i + 1; j < len(ordered); j++ {
+			if ordered[i].Private && !ordered[j].Private {
+				ordered[i], ordered[j] = ordered[j], ordered[i]
+			}
+		}
+	}
+	var reasons []string
+	for _, d := range ordered {
+		err := w.call(ctx, w.r.unpaced, "registry login", func(ctx context.Context) error {
+			return w.r.prover.Login(ctx, d.Host, tok.Username, tok.Password)
+		})
+		if err == nil {
+			w.log.Info("registry login succeeded with the new token", zap.String("source", s.spec.Config.Describe()), zap.String("registry", d.Host))
+			return LoginOK, nil
+		}
+		if CodeOf(err) == DeadlineExceeded {
+			return "", err
+		}
+		var rj interface{ Rejected() bool }
+		if errors.As(err, &rj) && rj.Rejected() {
+			return "", errorf(CredentialRejected, "the registry %s refused the new token of %s: nothing was written (%s)",
+				d.Host, s.spec.Config.Describe(), w.redact.clean(err.Error()))
+		}
+		reasons = append(reasons, w.redact.clean(err.Error()))
+	}
+	why := strings.Join(reasons, "; ")
+	if s.spec.LoginCheck == LoginRequired {
+		return "", errorf(CredentialSourceFailed, "loginCheck is required, but no registry domain of %s answered the login: %s", s.spec.Config.Describe(), why)
+	}
+	w.log.Warn("the login check could not be made: no registry domain answered; rotating anyway (loginCheck auto)",
+		zap.String("source", s.spec.Config.Describe()), zap.String("reason", why))
+	return LoginUnreachable, nil
+}
+
+// credentialsIn lists the secret values of a docker config's logins, so
+// that a piece of any of them is recognised in a server's message.
+func credentialsIn(doc []byte) []string {
+	var cfg struct {
+		Auths map[string]map[string]json.RawMessage `json:"auths"`
+	}
+	if json.Unmarshal(doc, &cfg) != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range cfg.Auths {
+		for _, k := range []string{"password", "auth", "identitytoken", "registrytoken"} {
+			var v string
+			if json.Unmarshal(e[k], &v) == nil && v != "" {
+				out = append(out, v)
+				if k == "auth" {
+					if dec, err := base64.StdEncoding.DecodeString(v); err == nil {
+						out = append(out, string(dec))
+					}
+				}
+			}
+		}
+	}
+	return out
 }

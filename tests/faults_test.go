@@ -39,7 +39,7 @@ func TestFaultMatrix(t *testing.T) {
 		{"SAE read hangs", "ListSecrets", emulator.Fault{Hang: true}, want{rotation.StatusFailed, rotation.UpdateFailed, "ListSecrets: no answer within 1s"}},
 		{"ACR token hangs", "GetAuthorizationToken", emulator.Fault{Hang: true}, want{rotation.StatusFailed, rotation.CredentialSourceFailed, "GetAuthorizationToken: no answer within 1s"}},
 		{"lagging reads after the write", "DescribeSecret", emulator.Fault{LagReads: 3}, rotated},
-		{"write dropped by the store", "UpdateSecret", emulator.Fault{DropWrites: 1}, want{rotation.StatusFailed, rotation.VerificationFailed, "DescribeSecret"}},
+		{"write dropped by the store", "UpdateSecret", emulator.Fault{DropWrites: 1}, want{rotation.StatusFailed, rotation.VerificationFailed, "does not show the write"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -374,7 +374,15 @@ func TestPerSecretFailuresLeaveOthersRotating(t *testing.T) {
 
 // cfgRef names the i-th secret of the configuration's first target.
 func cfgRef(cfg string, i int) string {
-	var c rotation.Config
+	var c struct {
+		Targets []struct {
+			Secrets []struct {
+				NamespaceID string `json:"namespaceId"`
+				SecretID    int64  `json:"secretId"`
+				SecretName  string `json:"secretName"`
+			} `json:"secrets"`
+		} `json:"targets"`
+	}
 	_ = json.Unmarshal([]byte(cfg), &c)
 	s := c.Targets[0].Secrets[i]
 	if s.SecretName != "" {

@@ -78,7 +78,7 @@ func TestCallErrorKeepsRequestDataOut(t *testing.T) {
 		if ctx == nil {
 			ctx = context.Background()
 		}
-		err := callError(ctx, "sae", "UpdateSecret", tc.err, 3*time.Second)
+		err := Shared(3*time.Second).Fail(ctx, "sae", "UpdateSecret", tc.err)
 		var ce *CallError
 		if !errors.As(err, &ce) {
 			t.Fatalf("%s: %T", tc.name, err)

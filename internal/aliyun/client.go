@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,20 +16,13 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
-	"github.com/aliyun/alibaba-cloud-sdk-go/services/cr_ee"
-	"github.com/aliyun/alibaba-cloud-sdk-go/services/sae"
 
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
 
-// sdkMaps fills the SDK's package-level endpoint maps once: the SDK fills
-// them lazily, without a lock, on each client's creation.
-var sdkMaps sync.Once
-
-// Backend builds SDK clients per invocation credentials. It is safe for
-// concurrent use and shares one connection pool.
+// Backend is what every Alibaba Cloud client of the process shares: one
+// connection pool and the call timeout. Safe for concurrent use.
 type Backend struct {
-	sae, cr   Endpoint
 	timeout   time.Duration
 	transport *http.Transport
 }
@@ -36,46 +30,62 @@ type Backend struct {
 // ConnectTimeout bounds opening a connection to an API endpoint.
 const ConnectTimeout = 5 * time.Second
 
-// NewBackend returns a Backend; timeout bounds one API call (the SDK's read timeout).
-func NewBackend(saeEndpoint, crEndpoint Endpoint, timeout time.Duration) *Backend {
-	sdkMaps.Do(func() {
-		sae.GetEndpointMap()
-		cr_ee.GetEndpointMap()
-	})
+var (
+	backends   = map[time.Duration]*Backend{}
+	backendsMu sync.Mutex
+)
+
+// Shared returns the process's Backend for a call timeout (the SDK's read
+// timeout): every product shares its connection pool.
+func Shared(timeout time.Duration) *Backend {
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	if b := backends[timeout]; b != nil {
+		return b
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
 	tr.MaxIdleConnsPerHost = 16
-	return &Backend{sae: saeEndpoint, cr: crEndpoint, timeout: timeout, transport: tr}
+	b := &Backend{timeout: timeout, transport: tr}
+	backends[timeout] = b
+	return b
 }
 
-// SecretStore implements rotation.Backend.
-func (b *Backend) SecretStore(creds rotation.Credentials, regionID string) rotation.SecretStore {
-	return &SAE{b: b, creds: creds, region: regionID}
+// FillEndpointMaps fills an SDK package's endpoint map once per process
+// (pass its GetEndpointMap): the SDK fills them lazily, without a lock, on
+// each client's creation, which races between concurrent clients.
+func FillEndpointMaps(fill ...func() map[string]string) {
+	sdkMapsMu.Lock()
+	defer sdkMapsMu.Unlock()
+	for _, f := range fill {
+		f()
+	}
 }
 
-// TokenSource implements rotation.Backend.
-func (b *Backend) TokenSource(creds rotation.Credentials, src rotation.Source) rotation.TokenSource {
-	return &ACREE{b: b, creds: creds, src: src}
-}
+var sdkMapsMu sync.Mutex
 
-func credentialOf(c rotation.Credentials) auth.Credential {
+// Timeout is the call timeout of the Backend's clients.
+func (b *Backend) Timeout() time.Duration { return b.timeout }
+
+// Credential is the SDK's signer for the invocation's credentials.
+func Credential(c rotation.Credentials) auth.Credential {
 	if c.SecurityToken != "" {
 		return credentials.NewStsTokenCredential(c.AccessKeyID, c.AccessKeySecret, c.SecurityToken)
 	}
 	return credentials.NewAccessKeyCredential(c.AccessKeyID, c.AccessKeySecret)
 }
 
-// config is the SDK configuration of every client: retries are the
+// Config is the SDK configuration of every client: retries are the
 // engine's (the SDK's would not cover throttling, and would hide attempts
 // from the pacer).
-func (b *Backend) config() *sdk.Config {
+func (b *Backend) Config() *sdk.Config {
 	return sdk.NewConfig().WithScheme("HTTPS").WithAutoRetry(false)
 }
 
 // bind makes a client's requests carry ctx: the SDK takes no context, and
 // cancelling must reach the socket. A client is built per call because the
 // SDK writes its http.Client's timeout on every call (a data race when shared).
-func (b *Backend) bind(client interface{ SetTransport(http.RoundTripper) }, ctx context.Context) {
+func (b *Backend) Bind(ctx context.Context, client interface{ SetTransport(http.RoundTripper) }) {
 	client.SetTransport(ctxTransport{ctx: ctx, base: b.transport})
 }
 
@@ -90,9 +100,10 @@ func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(r.WithContext(t.ctx))
 }
 
-// point aims a request at an endpoint, or the regional default.
-// port is the request's Port field: the SDK's interface has no setter.
-func (b *Backend) point(req requests.AcsRequest, port *string, ep Endpoint, product, region string, roa bool) {
+// Point aims a request at an endpoint, or the regional default
+// <product>.<region>.aliyuncs.com. port is the request's Port field: the
+// SDK's interface has no setter.
+func (b *Backend) Point(req requests.AcsRequest, port *string, ep Endpoint, product, region string, roa bool) {
 	if !ep.set() {
 		ep = Endpoint{Scheme: "https", Host: fmt.Sprintf("%s.%s.aliyuncs.com", product, region)}
 	}
@@ -114,17 +125,18 @@ type CallError struct {
 	Product, Action string
 	Status          int    // HTTP status; 0 when no answer came
 	Code            string // the API's error code; "" for transport errors
-	Message         string
+	Detail          string // this client's own words (a transport failure)
+	Server          string // the server's message: it may quote the request
 }
 
 func (e *CallError) Error() string {
 	switch {
 	case e.Status == 0:
-		return fmt.Sprintf("%s %s: %s", e.Product, e.Action, e.Message)
-	case e.Message == "":
-		return fmt.Sprintf("%s %s: HTTP %d %s", e.Product, e.Action, e.Status, e.Code)
+		return fmt.Sprintf("%s %s: %s", e.Product, e.Action, e.Detail)
+	case e.Detail != "":
+		return fmt.Sprintf("%s %s: HTTP %d %s (%s)", e.Product, e.Action, e.Status, e.Code, e.Detail)
 	default:
-		return fmt.Sprintf("%s %s: HTTP %d %s: %s", e.Product, e.Action, e.Status, e.Code, e.Message)
+		return fmt.Sprintf("%s %s: HTTP %d %s", e.Product, e.Action, e.Status, e.Code)
 	}
 }
 
@@ -134,10 +146,28 @@ func (e *CallError) ErrorCode() string { return e.Code }
 // HTTPStatus implements rotation.APIError.
 func (e *CallError) HTTPStatus() int { return e.Status }
 
-const maxMessage = 300
+// Throttled implements rotation.APIError: Alibaba Cloud's throttling codes
+// all say so (Throttling.User, Throttling.Api, Rejected.Throttling).
+func (e *CallError) Throttled() bool { return strings.Contains(e.Code, "Throttling") }
 
-// callError turns an SDK error into a CallError.
-func callError(ctx context.Context, product, action string, err error, timeout time.Duration) error {
+// Transient implements rotation.APIError.
+func (e *CallError) Transient() bool { return e.Status == 0 || e.Status >= 500 }
+
+// ServerMessage implements rotation.APIError.
+func (e *CallError) ServerMessage() string { return e.Server }
+
+// NotFound reports whether the API answered one of codes.
+func (e *CallError) NotFound(codes ...string) bool {
+	for _, c := range codes {
+		if e.Code == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Fail turns an SDK error into a CallError.
+func (b *Backend) Fail(ctx context.Context, product, action string, err error) error {
 	ce := &CallError{Product: product, Action: action}
 	// The SDK's ClientError keeps its cause in OriginError, not Unwrap.
 	for {
@@ -151,7 +181,7 @@ func callError(ctx context.Context, product, action string, err error, timeout t
 	var ue *url.Error
 	switch {
 	case errors.As(err, &se):
-		ce.Status, ce.Code, ce.Message = se.HttpStatus(), se.ErrorCode(), se.Message()
+		ce.Status, ce.Code, ce.Server = se.HttpStatus(), se.ErrorCode(), se.Message()
 		if ce.Code == "" {
 			ce.Code = "HTTP" + fmt.Sprint(ce.Status)
 		}
@@ -161,17 +191,33 @@ func callError(ctx context.Context, product, action string, err error, timeout t
 		// only the invocation's context ending is a cancellation.
 		switch {
 		case ctx.Err() != nil:
-			ce.Message = "cancelled: the invocation's deadline came"
+			ce.Detail = "cancelled: the invocation's deadline came"
 		case ue.Timeout():
-			ce.Message = fmt.Sprintf("no answer within %v (timed out)", timeout)
+			ce.Detail = fmt.Sprintf("no answer within %v (timed out)", b.timeout)
 		default:
-			ce.Message = "transport error: " + ue.Err.Error()
+			ce.Detail = "transport error: " + ue.Err.Error()
 		}
 	default:
-		ce.Message = "request failed before it was sent"
-	}
-	if len(ce.Message) > maxMessage {
-		ce.Message = ce.Message[:maxMessage] + "…"
+		ce.Detail = "request failed before it was sent"
 	}
 	return ce
+}
+
+// Envelope checks a success flag: a 2xx answer can still say it failed.
+func Envelope(product, action string, status int, success bool, code, message string) error {
+	if success {
+		return nil
+	}
+	if code == "" {
+		code = "UnknownError"
+	}
+	return &CallError{Product: product, Action: action, Status: status, Code: code, Server: message}
+}
+
+// CheckCredentials refuses to sign without the function's credentials.
+func CheckCredentials(c rotation.Credentials) error {
+	if c.AccessKeyID == "" || c.AccessKeySecret == "" {
+		return rotation.Errorf(rotation.InvalidConfig, "no credentials: FC passes the function role's credentials; outside FC set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+	}
+	return nil
 }

@@ -4,6 +4,8 @@ package pacer
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -14,6 +16,11 @@ import (
 // adaptive rate below it: multiplicative decrease when the server throttles,
 // additive increase while it does not. One Pacer serves every goroutine of
 // a process: the quota is per account.
+//
+// A throttled answer also holds every call for a short, jittered pause that
+// grows only while throttling goes on: about one base wait after a first
+// throttle, doubling with each throttle that follows before a call gets
+// through, up to MaxPauses base waits.
 type Pacer struct {
 	mu         sync.Mutex
 	lim        *rate.Limiter
@@ -21,60 +28,78 @@ type Pacer struct {
 	floor      rate.Limit // never gone under, so a throttled run still ends
 	step       rate.Limit // additive increase per window without a throttle
 	window     time.Duration
+	base       time.Duration // the first pause after a throttle
+	streak     int           // throttles since the last call that got through
 	lastCut    time.Time
 	lastClimb  time.Time
 	pauseUntil time.Time
 	now        func() time.Time
+	jitter     func() float64 // in [0, 1)
 }
 
 // MaxBurst is the most calls sent back to back: enough that a one-secret
 // rotation (a read, a write, a verification) never waits.
 const MaxBurst = 5
 
+// MaxPause bounds the pause that a run of throttles grows to, in base waits.
+const MaxPause = 30
+
+// ErrNoTime is returned (wrapping context.DeadlineExceeded) when the quota
+// or a throttle pause would let the call out only after ctx's deadline.
+var ErrNoTime = fmt.Errorf("%w: the quota lets the call out only after the deadline", context.DeadlineExceeded)
+
 // New paces calls so that no window of length per ever holds more than
 // `calls` of them: a burst of up to MaxBurst (a twelfth of the quota at
 // most), then a sustained rate of (calls - burst - 1) per `per`, the one
 // call spare absorbing network jitter that bunches arrivals. For SAE's 60 a
 // minute that is 5 at once, then 54 a minute: 90% of the quota over a long
-// run, and no throttled call while nobody else spends the quota.
-func New(calls int, per time.Duration) *Pacer {
-	return newAt(calls, per, time.Now)
+// run, and no throttled call while nobody else spends the quota. base is
+// the first pause after a throttled answer. calls <= 0 means no quota.
+func New(calls int, per, base time.Duration) *Pacer {
+	return newAt(calls, per, base, time.Now)
 }
 
-func newAt(calls int, per time.Duration, now func() time.Time) *Pacer {
+func newAt(calls int, per, base time.Duration, now func() time.Time) *Pacer {
+	p := &Pacer{base: base, now: now, jitter: rand.Float64}
 	if calls <= 0 || per <= 0 {
-		return &Pacer{lim: rate.NewLimiter(rate.Inf, 1), ceiling: rate.Inf, floor: rate.Inf, now: now}
+		p.lim, p.ceiling, p.floor = rate.NewLimiter(rate.Inf, 1), rate.Inf, rate.Inf
+		return p
 	}
 	burst := max(1, min(MaxBurst, calls/12))
 	ceiling := rate.Limit(float64(max(1, calls-burst-1)) / per.Seconds())
-	return &Pacer{
-		lim:     rate.NewLimiter(ceiling, burst),
-		ceiling: ceiling,
-		floor:   ceiling / 16,
-		step:    ceiling / 10,
-		window:  per,
-		now:     now,
-	}
+	p.lim, p.ceiling, p.floor, p.step, p.window = rate.NewLimiter(ceiling, burst), ceiling, ceiling/16, ceiling/10, per
+	return p
 }
 
-// Wait blocks until one call may go out, or ctx ends.
-func (p *Pacer) Wait(ctx context.Context) error {
-	if err := p.pause(ctx); err != nil {
+// Wait blocks until one call may go out, or ctx ends. A throttle pause
+// holds the call for at most maxPause (0: no bound), so an emergency
+// caller never waits long between tries.
+func (p *Pacer) Wait(ctx context.Context, maxPause time.Duration) error {
+	if err := p.pause(ctx, maxPause); err != nil {
 		return err
 	}
 	if err := p.lim.Wait(ctx); err != nil {
-		return err
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return ErrNoTime // rate.Limiter refuses a wait past the deadline
 	}
-	// A throttle seen while this call waited holds it too: the window is spent.
-	return p.pause(ctx)
+	// A throttle seen while this call waited holds it too.
+	return p.pause(ctx, maxPause)
 }
 
-func (p *Pacer) pause(ctx context.Context) error {
+func (p *Pacer) pause(ctx context.Context, maxPause time.Duration) error {
 	p.mu.Lock()
 	d := p.pauseUntil.Sub(p.now())
 	p.mu.Unlock()
+	if maxPause > 0 {
+		d = min(d, maxPause)
+	}
 	if d <= 0 {
 		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Now().Add(d).After(dl) {
+		return ErrNoTime
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -101,30 +126,36 @@ func (p *Pacer) Delay(n int) time.Duration {
 	return paused + time.Duration(missing/float64(p.lim.Limit())*float64(time.Second))
 }
 
-// Throttled reacts to the server saying the shared quota is spent: the
-// rate halves and calls pause for a window, so the server's window empties.
-// The throttles of the calls already in flight are the same news: one cut a
-// window.
+// Throttled reacts to the server saying the shared quota is spent: calls
+// pause for a jittered base wait, twice as long for each further throttle
+// before a call gets through; the rate halves, once a window, since the
+// throttles of calls already in flight are the same news.
 func (p *Pacer) Throttled() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ceiling == rate.Inf {
-		return
-	}
 	now := p.now()
-	if !p.lastCut.IsZero() && now.Sub(p.lastCut) < p.window {
+	p.streak++
+	pause := p.base << min(p.streak-1, 16)
+	pause = min(pause, MaxPause*p.base)
+	// Jitter of ±25%, so instances sharing the quota do not retry in step.
+	pause = time.Duration(float64(pause) * (0.75 + 0.5*p.jitter()))
+	if until := now.Add(pause); until.After(p.pauseUntil) {
+		p.pauseUntil = until
+	}
+	if p.ceiling == rate.Inf || (!p.lastCut.IsZero() && now.Sub(p.lastCut) < p.window) {
 		return
 	}
 	p.lastCut, p.lastClimb = now, now
 	p.lim.SetLimitAt(now, max(p.floor, p.lim.Limit()/2))
-	p.pauseUntil = now.Add(p.window)
 }
 
-// Succeeded climbs back towards the ceiling, a tenth of it per window
-// without a throttle: slowly, so callers sharing the quota settle below it.
+// Succeeded ends a run of throttles and climbs back towards the ceiling, a
+// tenth of it per window without a throttle: slowly, so callers sharing the
+// quota settle below it.
 func (p *Pacer) Succeeded() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.streak = 0
 	if p.ceiling == rate.Inf {
 		return
 	}
