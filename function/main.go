@@ -1,7 +1,7 @@
 // Command main is the rotator's Function Compute handler. Inside FC
 // (FC_RUNTIME_API set) it serves invocations through fc-runtime-go-sdk;
 // elsewhere `main -event FILE|-` runs one invocation and prints the report.
-// Everything written to stderr is a JSON log line, usage errors included.
+// On the command line every stderr line is a JSON log line, usage errors included.
 package main
 
 import (
