@@ -1,7 +1,7 @@
 // Command main is the rotator's Function Compute handler. Inside FC
 // (FC_RUNTIME_API set) it serves invocations through fc-runtime-go-sdk;
 // elsewhere `main -event FILE|-` runs one invocation and prints the report.
-// On the command line every stderr line is a JSON log line, usage errors included.
+// Every line it writes to stderr is a JSON log line, usage errors included.
 package main
 
 import (
@@ -49,6 +49,8 @@ func main() {
 		os.Exit(refuse(log, os.Stdout, fmt.Sprintf("the command line: %v (usage: %s)", err, usage)))
 	}
 	if opts.event == "" && os.Getenv(envRuntimeAPI) != "" {
+		// The runtime SDK logs through the standard logger: make those lines JSON too.
+		defer zap.RedirectStdLog(log)()
 		fc.Start(handler(newRotator(log)))
 		return
 	}
