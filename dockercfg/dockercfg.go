@@ -198,69 +198,6 @@ func Decode(encoded string) (map[string]json.RawMessage, error) {
 	return top, err
 }
 
-// Holds reports whether the encoded config holds cred for every host (by
-// NormalizeHost), with a matching auth field.
-//
-// It is deliberately strict, because a "true" lets the rotator retire the old
-// credential: every auths key that normalizes to the host must hold cred (a
-// stale duplicate could be the one a client picks), at least one must exist,
-// and each must have username, password and auth - compared under every
-// spelling that differs only in case, since docker and the kubelet decode
-// these fields case-insensitively.
-func Holds(encoded string, hosts []string, cred Credential) (bool, error) {
-	rotated, err := normalizeHosts(hosts)
-	if err != nil {
-		return false, err
-	}
-	if err := validateCredential(cred); err != nil {
-		return false, err
-	}
-	_, auths, err := decode(encoded)
-	if err != nil {
-		return false, err
-	}
-	want := map[string]string{
-		"username": cred.Username,
-		"password": cred.Password,
-		"auth":     base64.StdEncoding.EncodeToString([]byte(cred.Username + ":" + cred.Password)),
-	}
-	found := make(map[string]bool, len(rotated))
-	for key, raw := range auths {
-		host := NormalizeHost(key)
-		if _, ok := rotated[host]; !ok {
-			continue
-		}
-		if !entryHolds(raw, want) {
-			return false, nil
-		}
-		found[host] = true
-	}
-	return len(found) == len(rotated), nil
-}
-
-// entryHolds reports whether the entry object raw has every field of want
-// (matched case-insensitively) set to exactly that string.
-func entryHolds(raw json.RawMessage, want map[string]string) bool {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(raw, &fields) != nil {
-		return false
-	}
-	seen := make(map[string]bool, len(want))
-	for key, val := range fields {
-		for name, w := range want {
-			if !strings.EqualFold(key, name) {
-				continue
-			}
-			var got string
-			if json.Unmarshal(val, &got) != nil || got != w {
-				return false
-			}
-			seen[name] = true
-		}
-	}
-	return len(seen) == len(want)
-}
-
 // Equivalent reports whether two encoded configs decode to the same JSON
 // value (semantic: key order and whitespace ignored, numbers compared by
 // exact decimal value so that 1.0 equals 1 but large integers never round

@@ -118,6 +118,7 @@ func (f Fault) zero() bool { return f == Fault{} }
 
 // Options configure Start.
 type Options struct {
+	Addr        string                           // where to listen, e.g. "127.0.0.1:18080"; empty means 127.0.0.1 on a free port
 	Credentials []Credential                     // accepted signers; empty means []Credential{DefaultCredential}
 	Quota       int                              // SAE calls per QuotaWindow per account; 0 means 60; negative disables the quota
 	QuotaWindow time.Duration                    // 0 means time.Minute (tests and benchmarks scale it down)
@@ -174,10 +175,14 @@ type Server struct {
 	firstPollOnce sync.Once
 }
 
-// Start listens on 127.0.0.1 on a free port and serves the emulated APIs
-// until Close.
+// Start listens on opts.Addr (default: 127.0.0.1 on a free port) and
+// serves the emulated APIs until Close.
 func Start(opts Options) (*Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: listen: %w", err)
 	}

@@ -1,6 +1,7 @@
 // Command main is the rotator's Function Compute handler. Inside FC
 // (FC_RUNTIME_API set) it serves invocations through fc-runtime-go-sdk;
 // elsewhere `main -event FILE|-` runs one invocation and prints the report.
+// Every line it writes to stderr is a JSON log line, usage errors included.
 package main
 
 import (
@@ -11,10 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/aliyun/fc-runtime-go-sdk/fc"
@@ -40,23 +38,26 @@ const (
 )
 
 func main() {
-	event := flag.String("event", "", "run one invocation with the event in `FILE` (\"-\" for stdin) and print the report")
-	timeout := flag.Duration("timeout", defaultTimeout, "with -event: the invocation's deadline")
-	flag.Parse()
-
 	log := newLogger(os.Getenv(envLogLevel))
 	defer func() { _ = log.Sync() }()
-	r := newRotator(log)
-
-	if *event == "" && os.Getenv(envRuntimeAPI) != "" {
-		fc.Start(handler(r))
+	opts, err := parseFlags(os.Args[1:])
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		log.Info("usage", zap.String("usage", usage))
+		return
+	case err != nil:
+		os.Exit(refuse(log, os.Stdout, fmt.Sprintf("the command line: %v (usage: %s)", err, usage)))
+	}
+	if opts.event == "" && os.Getenv(envRuntimeAPI) != "" {
+		// The runtime SDK logs through the standard logger: make those lines JSON too.
+		defer zap.RedirectStdLog(log)()
+		fc.Start(handler(newRotator(log)))
 		return
 	}
-	if *event == "" {
-		fmt.Fprintln(os.Stderr, "usage: main -event FILE|-   (inside Function Compute, FC_RUNTIME_API is set and no flag is needed)")
-		os.Exit(exitBadInput)
+	if opts.event == "" {
+		os.Exit(refuse(log, os.Stdout, "the command line: -event is required outside Function Compute (usage: "+usage+")"))
 	}
-	os.Exit(runOnce(r, *event, *timeout, os.Stdin, os.Stdout))
+	os.Exit(runOnce(log, newRotator(log), opts, os.Stdin, os.Stdout))
 }
 
 // newRotator loads the configuration once per instance; an error is kept
@@ -100,34 +101,6 @@ func handler(r *rotation.Rotator) func(context.Context, json.RawMessage) (json.R
 			return nil, &RotationFailed{Report: rep.JSON()}
 		}
 		return rep.JSON(), nil
-	}
-}
-
-func runOnce(r *rotation.Rotator, file string, timeout time.Duration, stdin io.Reader, stdout io.Writer) int {
-	var event []byte
-	var err error
-	if file == "-" {
-		event, err = io.ReadAll(stdin)
-	} else {
-		event, err = os.ReadFile(file)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "cannot read the event: %v\n", errors.Unwrap(err))
-		return exitBadInput
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	rep := r.Run(ctx, rotation.Invocation{RequestID: newRequestID(), Event: event, Credentials: envCredentials()})
-	_, _ = stdout.Write(append(rep.JSON(), '\n'))
-	switch {
-	case rep.BadInput():
-		return exitBadInput
-	case !rep.OK():
-		return exitFailed
-	default:
-		return exitOK
 	}
 }
 

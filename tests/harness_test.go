@@ -268,6 +268,9 @@ func (w *world) start(cfg string, env ...string) *function {
 		if bytes.Contains(f.stderr.Bytes(), []byte("WARNING: DATA RACE")) {
 			w.t.Error("the function reported a data race on stderr")
 		}
+		if n := nonJSONLines(f.stderr.Bytes()); n > 0 {
+			w.t.Errorf("the function wrote %d lines to stderr that are not JSON log lines", n)
+		}
 	})
 	return f
 }
@@ -333,7 +336,7 @@ func (w *world) cli(cfg, event string, env ...string) (rep rotation.Report, exit
 	return rep, exit
 }
 
-// logLines decodes the JSON log lines of an output, skipping the runtime SDK's plain lines.
+// logLines decodes the JSON log lines of an output.
 func logLines(b []byte) []map[string]any {
 	var out []map[string]any
 	for _, line := range bytes.Split(b, []byte("\n")) {
@@ -343,6 +346,18 @@ func logLines(b []byte) []map[string]any {
 		}
 	}
 	return out
+}
+
+// nonJSONLines counts the non-empty lines that are not JSON objects.
+func nonJSONLines(b []byte) int {
+	n := 0
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var m map[string]any
+		if len(bytes.TrimSpace(line)) > 0 && json.Unmarshal(line, &m) != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // syncBuffer is the guard's output buffer.

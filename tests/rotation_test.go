@@ -248,7 +248,7 @@ func TestPlanAndDryRunWriteNothing(t *testing.T) {
 	}
 }
 
-// Input the contract refuses: the whole invocation fails before anything
+// Input the rotator refuses (docs/events.md, docs/configuration.md): the whole invocation fails before anything
 // is read or written, and the command line exits 2.
 func TestRefusedInvocations(t *testing.T) {
 	t.Parallel()

@@ -1,5 +1,5 @@
 // Package deploy_test checks the deploy files (s.yaml, template.yaml,
-// deploy/) against the schemas in shared/schemas, against each other and
+// deploy/) against the schemas in testdata/, against each other and
 // against what the code actually reads and calls.
 package deploy_test
 
@@ -22,9 +22,9 @@ import (
 // package in its own folder).
 const repoRoot = "../.."
 
-// sharedDir is the shared/ folder that sits beside the repository clone (in
-// CI as here); it holds the schemas the deploy files are checked against.
-const sharedDir = "../../../shared"
+// testdataDir holds the schemas the deploy files are checked against (see
+// testdata/README.md for their origin and version).
+const testdataDir = "testdata"
 
 // tokenLifetime is the longest an ACR EE temporary token lives.
 const tokenLifetime = 60 * 60 // seconds
@@ -33,12 +33,11 @@ func repoPath(parts ...string) string {
 	return filepath.Join(append([]string{repoRoot}, parts...)...)
 }
 
-func sharedPath(t *testing.T, parts ...string) string {
+func testdataPath(t *testing.T, name string) string {
 	t.Helper()
-	p := filepath.Join(append([]string{sharedDir}, parts...)...)
+	p := filepath.Join(testdataDir, name)
 	if _, err := os.Stat(p); err != nil {
-		abs, _ := filepath.Abs(p)
-		t.Fatalf("%s is missing: the deploy tests need the shared/ folder beside the repository clone (%v)", abs, err)
+		t.Fatalf("%s is missing (%v)", p, err)
 	}
 	return p
 }

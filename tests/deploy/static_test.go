@@ -16,7 +16,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// What the function is, per CONTRACT.md: the deploy files must say the same.
+// What the function is (README, "Deploy"): the deploy files must say the same.
 const (
 	wantRuntime    = "go1"
 	wantHandler    = "main"
@@ -34,7 +34,7 @@ func compileSchema(t *testing.T, c *jsonschema.Compiler, loc string) *jsonschema
 }
 
 func TestSYAMLValidatesAgainstFC3Schema(t *testing.T) {
-	schemaPath, err := filepath.Abs(sharedPath(t, "schemas", "fc3-props.schema.json"))
+	schemaPath, err := filepath.Abs(testdataPath(t, "fc3-props.schema.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ type rosTypeSpec struct {
 }
 
 func TestTemplateUsesOnlyKnownROSProperties(t *testing.T) {
-	b, err := os.ReadFile(sharedPath(t, "schemas", "ros-resources.json"))
+	b, err := os.ReadFile(testdataPath(t, "ros-resources.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
