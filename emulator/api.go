@@ -70,6 +70,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveRuntime(w, r)
 	case strings.HasPrefix(r.URL.Path, "/pop/"):
 		s.serveAPI(w, r, "sae")
+	case isRegistryPath(r.URL.Path):
+		s.serveRegistry(w, r)
 	case r.URL.Path == "/":
 		s.serveAPI(w, r, "cr") // RPC requests all go to "/"
 	default:

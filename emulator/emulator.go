@@ -160,6 +160,7 @@ type Server struct {
 	calls      []*Call
 	admitted   []time.Time // quota: times of admitted SAE calls inside the window
 	nonces     map[string]time.Time
+	registry   registryState // registry.go
 
 	closing   chan struct{}
 	handlers  sync.WaitGroup
