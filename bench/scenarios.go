@@ -207,7 +207,7 @@ func StartFunction(bin string, runtime, api *emulator.Server, cfg string, env ..
 	f := &Function{stderr: &tail{max: 64 << 10}, exited: make(chan struct{})}
 	f.cmd = exec.Command(bin)
 	f.cmd.Env = append(fnbuild.CleanEnv(), "FC_RUNTIME_API="+runtime.RuntimeAPI(), "ROTATOR_CONFIG="+cfg,
-		"ROTATOR_SAE_ENDPOINT="+api.URL(), "ROTATOR_CR_ENDPOINT="+api.URL(), "ROTATOR_LOG_LEVEL=debug")
+		"ROTATOR_SAE_ENDPOINT="+api.URL(), "ROTATOR_CR_ENDPOINT="+api.URL(), "ROTATOR_REGISTRY_ENDPOINT="+api.URL(), "ROTATOR_LOG_LEVEL=debug")
 	f.cmd.Env = append(f.cmd.Env, env...)
 	f.cmd.Stdout, f.cmd.Stderr = f.stderr, f.stderr
 	if err := f.cmd.Start(); err != nil {

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/sae-secret-rotator/rotator/internal/catalog"
+	"github.com/sae-secret-rotator/rotator/internal/login"
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
 
@@ -65,8 +66,15 @@ func main() {
 func newRotator(log *zap.Logger) *rotation.Rotator {
 	cfg, err := rotation.LoadConfig(os.Getenv, catalog.Kinds())
 	var r *rotation.Rotator
+	var prover *login.Checker
 	if err == nil {
-		r = rotation.New(cfg, nil, log, rotation.Options{Getenv: os.Getenv})
+		// Each new token is proven against its registry before it is written.
+		if prover, err = login.NewChecker(os.Getenv(login.EnvEndpoint), cfg.APITimeout.Duration); err != nil {
+			err = rotation.Errorf(rotation.InvalidConfig, "%v", err)
+		}
+	}
+	if err == nil {
+		r = rotation.New(cfg, nil, log, rotation.Options{Getenv: os.Getenv, Prover: prover})
 		err = r.ConfigError()
 	}
 	if err != nil {

@@ -254,7 +254,7 @@ func (w *world) start(cfg string, env ...string) *function {
 	f := &function{w: w, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	f.cmd = exec.Command(binary)
 	f.cmd.Env = append(fnbuild.CleanEnv(), append([]string{"FC_RUNTIME_API=" + w.emu.RuntimeAPI(), "ROTATOR_CONFIG=" + cfg,
-		"ROTATOR_SAE_ENDPOINT=" + w.emu.URL(), "ROTATOR_CR_ENDPOINT=" + w.emu.URL(), "ROTATOR_LOG_LEVEL=debug"}, env...)...)
+		"ROTATOR_SAE_ENDPOINT=" + w.emu.URL(), "ROTATOR_CR_ENDPOINT=" + w.emu.URL(), "ROTATOR_REGISTRY_ENDPOINT=" + w.emu.URL(), "ROTATOR_LOG_LEVEL=debug"}, env...)...)
 	f.cmd.Stdout, f.cmd.Stderr = f.stdout, f.stderr
 	w.guard.Watch("function stdout", f.stdout)
 	w.guard.Watch("function stderr", f.stderr)
@@ -310,7 +310,7 @@ func (w *world) cli(cfg, event string, env ...string) (rep rotation.Report, exit
 	w.t.Helper()
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	cmd := exec.Command(binary, "-event", "-")
-	cmd.Env = append(fnbuild.CleanEnv(), append([]string{"ROTATOR_SAE_ENDPOINT=" + w.emu.URL(), "ROTATOR_CR_ENDPOINT=" + w.emu.URL(),
+	cmd.Env = append(fnbuild.CleanEnv(), append([]string{"ROTATOR_SAE_ENDPOINT=" + w.emu.URL(), "ROTATOR_CR_ENDPOINT=" + w.emu.URL(), "ROTATOR_REGISTRY_ENDPOINT=" + w.emu.URL(),
 		"ALIBABA_CLOUD_ACCESS_KEY_ID=" + cliKey.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + cliKey.AccessKeySecret}, env...)...)
 	if cfg != "" {
 		cmd.Env = append(cmd.Env, "ROTATOR_CONFIG="+cfg)

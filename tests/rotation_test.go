@@ -66,8 +66,12 @@ func TestTimerRotationAcrossNamespacesByIDAndName(t *testing.T) {
 			t.Errorf("UpdateSecret of secret %s/%s is not followed by a DescribeSecret", cl.Query.Get("NamespaceId"), cl.Query.Get("SecretId"))
 		}
 	}
-	// Every call was signed with the invocation's STS credentials.
+	// Every cloud API call was signed with the invocation's STS credentials
+	// (registry logins use the new token instead).
 	for _, cl := range calls {
+		if cl.Product == "registry" {
+			continue
+		}
 		if cl.AccessKeyID != sts.AccessKeyID || cl.SecurityToken != sts.SecurityToken || cl.Status != 200 {
 			t.Errorf("%s: signed by %q (token presented: %v), answered %d %s", cl.Action, cl.AccessKeyID, cl.SecurityToken != "", cl.Status, cl.Code)
 		}

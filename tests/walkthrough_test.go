@@ -161,13 +161,16 @@ func startCmdEmulator(t *testing.T, bin, addr string) []string {
 	})
 	var printed []string
 	timeout := time.After(30 * time.Second)
-	for len(printed) < 5 {
+	for done := false; !done; {
 		select {
 		case l, ok := <-lines:
 			if !ok {
 				t.Fatalf("cmd/emulator stopped after printing %q; stderr:\n%s", printed, stderr.Bytes())
 			}
-			printed = append(printed, l)
+			// The exports end with a comment line saying the cloud is ready.
+			if done = strings.HasPrefix(l, "#"); !done {
+				printed = append(printed, l)
+			}
 		case <-timeout:
 			t.Fatalf("cmd/emulator printed only %q in 30s", printed)
 		}

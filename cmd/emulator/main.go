@@ -61,12 +61,14 @@ func run(listen string, logger *log.Logger) error {
 	for _, kv := range [][2]string{
 		{"ROTATOR_SAE_ENDPOINT", emu.URL()},
 		{"ROTATOR_CR_ENDPOINT", emu.URL()},
+		{"ROTATOR_REGISTRY_ENDPOINT", emu.URL()},
 		{"ALIBABA_CLOUD_ACCESS_KEY_ID", key.AccessKeyID},
 		{"ALIBABA_CLOUD_ACCESS_KEY_SECRET", key.AccessKeySecret},
 		{"ROTATOR_CONFIG_FILE", "examples/rotator.yaml"},
 	} {
 		fmt.Printf("export %s=%s\n", kv[0], kv[1])
 	}
+	fmt.Println("# ready: paste the lines above into another shell")
 	logger.Printf("emulator: SAE and ACR EE at %s; Ctrl-C stops it", emu.URL())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

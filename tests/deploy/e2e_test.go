@@ -128,6 +128,7 @@ func (w *world) env() []string {
 	env := fnbuild.CleanEnv()
 	return append(env,
 		"ROTATOR_SAE_ENDPOINT="+w.srv.URL(),
+		"ROTATOR_REGISTRY_ENDPOINT="+w.srv.URL(),
 		"ROTATOR_CR_ENDPOINT="+w.srv.URL(),
 		"ALIBABA_CLOUD_ACCESS_KEY_ID="+emulator.DefaultCredential.AccessKeyID,
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET="+emulator.DefaultCredential.AccessKeySecret,
