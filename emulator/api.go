@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"encoding/json"
+	"sort"
 	"io"
 	"net/http"
 	"net/url"
@@ -122,6 +123,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, product string
 		panic(http.ErrAbortHandler)
 	}
 	if e := s.consumeFault(q.action, product); e != nil {
+		s.fail(q, e)
+		return
+	}
+	if e := s.consumeEcho(q, token); e != nil {
 		s.fail(q, e)
 		return
 	}
@@ -330,4 +335,36 @@ func writeJSON(w http.ResponseWriter, status int, reqID string, body any) {
 	h.Set("x-acs-request-id", reqID)
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// consumeEcho applies an Echo fault: an error message that quotes the
+// request, as SAE documents for InvalidParameter.WithMessage.
+func (s *Server) consumeEcho(q *apiRequest, token string) *apiError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.matchingFaults(q.action, q.product) {
+		if f.Echo <= 0 {
+			continue
+		}
+		f.Echo--
+		keys := make([]string, 0, len(q.params))
+		for k := range q.params {
+			if k != "Signature" {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		var b strings.Builder
+		b.WriteString("The parameter is invalid:")
+		for _, k := range keys {
+			b.WriteString(" " + k + "=" + q.params.Get(k))
+		}
+		b.WriteString(" SecurityToken=" + token + " body=" + string(q.body))
+		msg := b.String()
+		if f.EchoCut > 0 && len(msg) > f.EchoCut {
+			msg = msg[:f.EchoCut]
+		}
+		return errf(400, "InvalidParameter.WithMessage", msg)
+	}
+	return nil
 }

@@ -112,6 +112,10 @@ type Fault struct {
 	Hang       bool          // accept the request and never answer (until the client goes away or Close)
 	DropWrites int           // UpdateSecret: the next N writes answer success but are not stored
 	LagReads   int           // DescribeSecret/ListSecrets: after each stored write, the next N reads of that secret still show the data from before the write
+	// Echo: the next N matching calls answer 400 InvalidParameter.WithMessage
+	// quoting the request's parameters and security token, cut to EchoCut
+	// characters (0: whole), as a server that quotes what it was sent does.
+	Echo, EchoCut int
 }
 
 func (f Fault) zero() bool { return f == Fault{} }

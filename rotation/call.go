@@ -3,7 +3,6 @@ package rotation
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -77,7 +76,7 @@ func (w *invocation) call(ctx context.Context, ln *lane, api string, fn func(con
 				throttledSince = time.Now()
 			}
 			ln.pacer.Throttled()
-			if d := time.Since(throttledSince); d+min(ln.pacer.Delay(1), max(maxPause, base)) > giveUp {
+			if d := time.Since(throttledSince); d+nextWait(ln, maxPause) > giveUp {
 				why := ""
 				if w.req.Emergency {
 					why = " (emergency run: it waits at most " + (pauseEmergency * base).String() + " between tries and gives up after " + giveUp.String() + ")"
@@ -100,11 +99,20 @@ func (w *invocation) call(ctx context.Context, ln *lane, api string, fn func(con
 		}
 		w.log.Warn("API call failed, retrying", zap.String("api", api), zap.Int("attempt", attempt),
 			zap.String("code", ae.ErrorCode()), zap.Int("httpStatus", ae.HTTPStatus()), zap.String("reason", w.redact.clean(ae.Error())),
-			zap.Duration("wait", max(wait, ln.pacer.Delay(1))))
+			zap.Duration("wait", max(wait, nextWait(ln, maxPause))))
 		if err := sleep(ctx, wait); err != nil {
 			return w.deadline(api, err)
 		}
 	}
+}
+
+// nextWait is how long the lane's pacer will hold the next call.
+func nextWait(ln *lane, maxPause time.Duration) time.Duration {
+	d := ln.pacer.Delay(1)
+	if maxPause > 0 {
+		d = min(d, maxPause)
+	}
+	return d
 }
 
 // newBackoff spaces the retries of 5xx answers and calls without an answer.
@@ -181,5 +189,3 @@ func asError(err error, fallback Code) *Error {
 	}
 	return &Error{Code: fallback, Message: err.Error(), Err: err}
 }
-
-var _ = fmt.Sprint

@@ -193,6 +193,10 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 			return errorf(UpdateFailed, "cannot build the docker config: %v", err)
 		}
 		w.sensitive(Secret{Config: merged})
+		if wf, ok := st.store.(interface{ WireForms(Secret, []byte) []string }); ok {
+			// The write as the store sends it, which a server may quote back.
+			w.redact.add(wf.WireForms(sec, merged)...)
+		}
 		err = w.call(ctx, st.lane, "write", func(ctx context.Context) (err error) {
 			// Checked after the pacer admitted the call: the wait may have aged
 			// the read. The slot is spent either way: let it carry a newer read.

@@ -222,7 +222,7 @@ func (w *world) writes(ns string, id int64) int {
 
 // config renders a configuration: quota scaled like the emulator's.
 func config(targets ...string) string {
-	return `{"schedule":{"interval":"20m"},"quota":{"calls":60,"per":"1s"},"apiTimeout":"3s","targets":[` + strings.Join(targets, ",") + `]}`
+	return `{"schedule":{"interval":"20m"},"quota":{"calls":60,"per":"1s"},"apiTimeout":"3s","throttleWait":"100ms","targets":[` + strings.Join(targets, ",") + `]}`
 }
 
 // target renders one target of the test instance; refs are secret refs in JSON.

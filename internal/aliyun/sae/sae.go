@@ -227,6 +227,29 @@ func unwrap(w wire) (rotation.Secret, error) {
 // {"SecretData":"<JSON object>"} that SAE expects today
 // (docs/cloud-apis.md); the SDK would send the bare object.
 func (s *Store) Write(ctx context.Context, creds rotation.Credentials, sec rotation.Secret, config []byte) (string, error) {
+	wrapped, err := wrap(sec, config)
+	if err != nil {
+		return "", err
+	}
+	c, err := s.client(ctx, creds, sec.Where.Region)
+	if err != nil {
+		return "", err
+	}
+	req := sae.CreateUpdateSecretRequest()
+	s.b.Point(req, &req.Port, s.ep, "sae", sec.Where.Region, true)
+	req.NamespaceId = sec.Where.NamespaceID
+	req.SecretId = requests.NewInteger64(sec.Where.SecretID)
+	req.SecretData = wrapped
+	resp := sae.CreateUpdateSecretResponse()
+	if err := c.DoAction(req, resp); err != nil {
+		return "", notFound(s.b.Fail(ctx, "sae", "UpdateSecret", err), sec.Where)
+	}
+	return "", aliyun.Envelope("sae", "UpdateSecret", resp.GetHttpStatus(), resp.Success, resp.Code, resp.Message)
+}
+
+// wrap builds UpdateSecret's SecretData: every key of the secret, the
+// docker config base64-encoded, in SAE's wrapped form.
+func wrap(sec rotation.Secret, config []byte) (string, error) {
 	data := make(map[string]string, len(sec.Rest)+1)
 	for k, v := range sec.Rest {
 		data[k] = v
@@ -240,20 +263,17 @@ func (s *Store) Write(ctx context.Context, creds rotation.Credentials, sec rotat
 	if err != nil {
 		return "", fmt.Errorf("sae UpdateSecret: cannot encode the secret data")
 	}
-	c, err := s.client(ctx, creds, sec.Where.Region)
+	return string(wrapped), nil
+}
+
+// WireForms is the write's request value, for the engine's redactor: a
+// server that quotes the request quotes this.
+func (s *Store) WireForms(sec rotation.Secret, config []byte) []string {
+	wrapped, err := wrap(sec, config)
 	if err != nil {
-		return "", err
+		return nil
 	}
-	req := sae.CreateUpdateSecretRequest()
-	s.b.Point(req, &req.Port, s.ep, "sae", sec.Where.Region, true)
-	req.NamespaceId = sec.Where.NamespaceID
-	req.SecretId = requests.NewInteger64(sec.Where.SecretID)
-	req.SecretData = string(wrapped)
-	resp := sae.CreateUpdateSecretResponse()
-	if err := c.DoAction(req, resp); err != nil {
-		return "", notFound(s.b.Fail(ctx, "sae", "UpdateSecret", err), sec.Where)
-	}
-	return "", aliyun.Envelope("sae", "UpdateSecret", resp.GetHttpStatus(), resp.Success, resp.Code, resp.Message)
+	return []string{wrapped}
 }
 
 // ReadBack implements rotation.Store with DescribeSecret.
