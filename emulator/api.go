@@ -2,10 +2,10 @@ package emulator
 
 import (
 	"encoding/json"
-	"sort"
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
