@@ -92,8 +92,8 @@ func TestDecodeEventRefuses(t *testing.T) {
 
 func TestPlan(t *testing.T) {
 	cfg, err := ParseConfig([]byte(`{"targets":[
-	 {"name":"a","source":{"type":"acr-ee","instanceId":"cri-1","regionId":"cn-hangzhou"},"secrets":[{"namespaceId":"cn-hangzhou","secretId":1},{"namespaceId":"cn-hangzhou:x","secretName":"s"}]},
-	 {"name":"b","source":{"type":"acr-ee","instanceId":"cri-2","regionId":"cn-beijing"},"secrets":[{"namespaceId":"cn-beijing","secretId":2}]}]}`), "t")
+	 {"name":"a","source":{"type":"test-source","instance":"i-1"},"secrets":[{"store":"test-store","name":"s1"},{"store":"test-store","name":"s2"}]},
+	 {"name":"b","source":{"type":"test-source","instance":"i-2"},"secrets":[{"store":"test-store","name":"s3"}]}]}`), "t", testCatalog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,11 +112,10 @@ func TestPlan(t *testing.T) {
 		{"all", Request{}, []string{"a", "a", "b"}, ""},
 		{"scoped", Request{Targets: []string{"b"}}, []string{"b"}, ""},
 		{"unknown target", Request{Targets: []string{"b", "c"}}, nil, UnknownTarget},
-		{"event for instance", Request{Registry: &RegistryEvent{Source: "acs.cr", InstanceID: "cri-2"}}, []string{"b"}, ""},
-		{"event with matching region", Request{Registry: &RegistryEvent{Source: "acs.cr", InstanceID: "cri-1", RegionID: "cn-hangzhou"}}, []string{"a", "a"}, ""},
-		{"event with other region", Request{Registry: &RegistryEvent{Source: "acs.cr", InstanceID: "cri-1", RegionID: "cn-shanghai"}}, nil, ""},
-		{"event for other instance", Request{Registry: &RegistryEvent{Source: "acs.cr", InstanceID: "cri-9"}}, nil, ""},
-		{"event from other source", Request{Registry: &RegistryEvent{Source: "acs.oss", InstanceID: "cri-1"}}, nil, ""},
+		// Which events a source matches is its kind's (internal/catalog tests acr-ee's).
+		{"event for instance", Request{Registry: &RegistryEvent{Source: "acs.cr", InstanceID: "i-2"}}, []string{"b"}, ""},
+		{"event for other instance", Request{Registry: &RegistryEvent{Source: "acs.cr", InstanceID: "i-9"}}, nil, ""},
+		{"event for no instance", Request{Registry: &RegistryEvent{Source: "acs.oss"}}, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			items, err := cfg.plan(tc.req)

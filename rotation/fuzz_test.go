@@ -5,32 +5,25 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 	"unicode"
-
-	"sigs.k8s.io/yaml"
 )
 
-// knownDeviations are contract deviations of the code under test that were
-// reported rather than fixed here (see README, "Fuzzing"). While an entry is
-// true the fuzz targets stop asserting on inputs that show it, so fuzzing can
-// go past them; set it to false once the code is fixed, and the seeds named
-// after it (testdata/fuzz/*/known-*) then check the fix.
+// knownDeviations are deviations of the code under test from the documented
+// behaviour (docs/events.md) that were reported rather than fixed here (see
+// README, "Fuzzing"). While an entry is true the fuzz target stops asserting
+// on inputs that show it, so fuzzing can go past them; set it to false once
+// the code is fixed, and the seeds named after it
+// (testdata/fuzz/FuzzDecodeEvent/known-*) then check the fix.
+// FuzzParseConfig, in internal/catalog, keeps its own.
 var knownDeviations = map[string]bool{
 	// encoding/json matches struct fields case-insensitively, so DecodeEvent
-	// takes "Action", "DryRun", "ID", "DATA"... for the contract's keys, and
-	// ParseConfig takes "Targets" for "targets".
+	// takes "Action", "DryRun", "ID", "DATA"... for the documented keys.
 	"folded-keys": false,
 	// DecodeEvent refuses a CloudEvent whose data is a JSON value other than an
-	// object, though the contract has any well-formed CloudEvent succeed.
+	// object, though docs/events.md has any well-formed CloudEvent succeed.
 	"cloudevent-data-not-object": false,
-	// ParseConfig accepts control characters (and U+FFFE/U+FFFF) in secretName
-	// and domains; encoding/json writes them raw, and the YAML reader then
-	// refuses them (or folds NEL into a space), so such a config cannot be
-	// re-read.
-	"config-control-chars": false,
 }
 
 // sameKey says whether the decoder may take JSON key k for field name:
@@ -73,7 +66,7 @@ func parseObject(b []byte) (jsonObject, bool) {
 	return o, true
 }
 
-// has reports an exactly named member: the contract tells shapes apart by it.
+// has reports an exactly named member: docs/events.md tells shapes apart by it.
 func (o jsonObject) has(name string) bool {
 	for _, m := range o {
 		if m.key == name {
@@ -168,7 +161,7 @@ func blank(s string) bool {
 	return true
 }
 
-// verdict is what the contract says of an event.
+// verdict is what docs/events.md says of an event.
 type verdict int
 
 const (
@@ -177,14 +170,14 @@ const (
 	reject                // InvalidEvent
 )
 
-// Keys of the three event shapes (CONTRACT.md, "Events").
+// Keys of the three event shapes (docs/events.md).
 var (
 	timerKeys  = []string{"triggerTime", "triggerName", "payload"}
 	manualKeys = []string{"action", "targets", "reason", "emergency", "dryRun"}
 	cloudKeys  = []string{"specversion", "id", "source", "type", "data"}
 )
 
-// contractEvent is an oracle written from CONTRACT.md alone, not from
+// contractEvent is an oracle written from docs/events.md alone, not from
 // DecodeEvent: what the contract makes of raw, and the Request it means when
 // it accepts. Optional members that are null count as absent; required ones
 // that are null are missing.
@@ -319,10 +312,10 @@ func contractCloudEvent(o jsonObject) (verdict, Request, string) {
 	return accept, Request{Trigger: TriggerEvent, Action: ActionRotate, Registry: reg}, ""
 }
 
-// FuzzDecodeEvent checks DecodeEvent against the contract's invariants and
+// FuzzDecodeEvent checks DecodeEvent against the invariants of docs/events.md and
 // against contractEvent, not just for panics.
 func FuzzDecodeEvent(f *testing.F) {
-	// The contract's own examples; testdata/fuzz/FuzzDecodeEvent holds the rest.
+	// The examples of docs/events.md; testdata/fuzz/FuzzDecodeEvent holds the rest.
 	for _, s := range []string{
 		`{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"every15m","payload":""}`,
 		`{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"every15m","payload":"{\"targets\":[\"prod-pull\"]}"}`,
@@ -435,185 +428,4 @@ func emptyOrObject(p json.RawMessage) bool {
 	}
 	_, isObject := parseObject([]byte(s))
 	return blank(s) || isObject
-}
-
-// Configuration keys (CONTRACT.md, "Configuration", and config.go's
-// documented optional fields).
-var configKeys = []string{
-	"schedule", "interval", "margin", "freshness", "quota", "calls", "per", "apiTimeout", "concurrency",
-	"targets", "name", "source", "type", "instanceId", "regionId", "domains", "secrets",
-	"namespaceId", "secretId", "secretName",
-}
-
-var (
-	fuzzTargetName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-	topLevelKeys   = []string{"schedule", "freshness", "quota", "apiTimeout", "concurrency", "targets"}
-)
-
-// contractRejectsConfig is a small oracle from CONTRACT.md: a reason the
-// contract refuses the configuration, or "" when it cannot tell. It reads the
-// document as plain YAML, without the Config types.
-func contractRejectsConfig(data []byte) string {
-	var doc any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return "not YAML"
-	}
-	if foldedKey(doc) {
-		return ""
-	}
-	top, ok := doc.(map[string]any)
-	if !ok {
-		return "not a mapping"
-	}
-	for k := range top {
-		if !contains(topLevelKeys, k) {
-			return "unknown key " + k
-		}
-	}
-	targets, _ := top["targets"].([]any)
-	if len(targets) == 0 {
-		return "no targets"
-	}
-	names := map[string]bool{}
-	for _, t := range targets {
-		target, _ := t.(map[string]any)
-		name, _ := target["name"].(string)
-		if !fuzzTargetName.MatchString(name) || names[name] {
-			return "a target name is missing, malformed or repeated"
-		}
-		names[name] = true
-		if source, _ := target["source"].(map[string]any); source["type"] != SourceACREE {
-			return "source type is not acr-ee"
-		}
-		secrets, _ := target["secrets"].([]any)
-		if len(secrets) == 0 {
-			return "a target has no secrets"
-		}
-		for _, s := range secrets {
-			secret, _ := s.(map[string]any)
-			id, _ := secret["secretId"].(float64)
-			name, _ := secret["secretName"].(string)
-			if (id != 0) == (name != "") {
-				return "a secret has both or neither of secretId and secretName"
-			}
-		}
-	}
-	return ""
-}
-
-// foldedKey says whether doc holds a key the decoder may take for another
-// configuration key (tolerated deviation "folded-keys").
-func foldedKey(doc any) bool {
-	switch d := doc.(type) {
-	case map[string]any:
-		for k, v := range d {
-			if !contains(configKeys, k) && anyOf(configKeys, func(f string) bool { return sameKey(k, f) }) || foldedKey(v) {
-				return true
-			}
-		}
-	case []any:
-		for _, v := range d {
-			if foldedKey(v) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// FuzzParseConfig checks ParseConfig's errors, the guarantees of a parsed
-// configuration, and that re-marshalling it to JSON parses to the same thing.
-func FuzzParseConfig(f *testing.F) {
-	// The contract's example; testdata/fuzz/FuzzParseConfig holds the rest.
-	f.Add([]byte(validYAML))
-	f.Add([]byte(`{"schedule":{"interval":"15m","margin":"5m"},"freshness":"10s",
-	 "targets":[{"name":"prod-pull","source":{"type":"acr-ee","instanceId":"cri-abc123","regionId":"cn-hangzhou","domains":[]},
-	 "secrets":[{"namespaceId":"cn-hangzhou:prod","secretId":16},{"namespaceId":"cn-hangzhou:staging","secretName":"acr-pull"}]}]}`))
-	f.Add([]byte(`{"targets":[]}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		const origin = "fuzz.yaml"
-		cfg, err := ParseConfig(data, origin)
-		again, err2 := ParseConfig(data, origin)
-		if !reflect.DeepEqual(cfg, again) || !reflect.DeepEqual(err, err2) {
-			t.Fatalf("not deterministic on %q", data)
-		}
-		if err != nil {
-			var e *Error
-			if !errors.As(err, &e) || e.Code != InvalidConfig || !strings.HasPrefix(e.Message, origin+": ") ||
-				err.Error() != string(InvalidConfig)+": "+e.Message {
-				t.Fatalf("error on %q is %T %q, want an *Error with code InvalidConfig naming %q first", data, err, err, origin)
-			}
-			return
-		}
-		if why := contractRejectsConfig(data); why != "" {
-			t.Fatalf("accepted %q, the contract refuses it: %s", data, why)
-		}
-		checkConfig(t, data, cfg)
-
-		// Idempotence: what the function parsed, written out as JSON (the
-		// form ROTATOR_CONFIG takes), parses to the same configuration.
-		b, err := json.Marshal(cfg)
-		if err != nil {
-			t.Fatalf("%q: marshal: %v", data, err)
-		}
-		if knownDeviations["config-control-chars"] && hasControlChars(cfg) {
-			return
-		}
-		back, err := ParseConfig(b, "again")
-		if err != nil {
-			t.Fatalf("%q parsed, but its JSON %s does not: %v", data, b, err)
-		}
-		if !reflect.DeepEqual(cfg, back) {
-			t.Fatalf("%q: round trip through %s gives %+v, want %+v", data, b, back, cfg)
-		}
-	})
-}
-
-// checkConfig holds the guarantees of a parsed configuration.
-func checkConfig(t *testing.T, data []byte, cfg *Config) {
-	t.Helper()
-	fail := func(what string) { t.Fatalf("%q parsed, but %s: %+v", data, what, cfg) }
-	if cfg.Freshness.Duration <= 0 || cfg.Schedule.Margin.Duration <= 0 || cfg.Schedule.Interval.Duration < 0 ||
-		cfg.Quota.Calls <= 0 || cfg.Quota.Per.Duration <= 0 || cfg.APITimeout.Duration <= 0 || cfg.Concurrency <= 0 {
-		fail("a default is missing or a value negative")
-	}
-	if len(cfg.Targets) == 0 {
-		fail("there is no target")
-	}
-	names := map[string]bool{}
-	for _, tg := range cfg.Targets {
-		if !fuzzTargetName.MatchString(tg.Name) || names[tg.Name] {
-			fail("target name " + tg.Name + " is malformed or repeated")
-		}
-		names[tg.Name] = true
-		if s := tg.Source; s.Type != SourceACREE || s.InstanceID == "" || s.RegionID == "" {
-			fail("a source is incomplete")
-		}
-		for _, d := range tg.Source.Domains {
-			if blank(d) {
-				fail("a domain is blank")
-			}
-		}
-		if len(tg.Secrets) == 0 {
-			fail("a target has no secrets")
-		}
-		for _, s := range tg.Secrets {
-			if (s.SecretID > 0) == (s.SecretName != "") || s.SecretID < 0 || s.NamespaceID == "" || s.Region() == "" {
-				fail("a secret is not exactly one of secretId > 0 and secretName, with a namespace")
-			}
-		}
-	}
-}
-
-// hasControlChars: secret names or domains that show "config-control-chars".
-func hasControlChars(cfg *Config) bool {
-	bad := func(s string) bool {
-		return strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || r == 0xFFFE || r == 0xFFFF })
-	}
-	for _, tg := range cfg.Targets {
-		if anyOf(tg.Source.Domains, bad) || anyOf(tg.Secrets, func(s SecretRef) bool { return bad(s.SecretName) }) {
-			return true
-		}
-	}
-	return false
 }

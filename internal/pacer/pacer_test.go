@@ -2,6 +2,7 @@ package pacer
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -11,7 +12,7 @@ func TestNewStaysUnderQuota(t *testing.T) {
 		calls int
 		per   time.Duration
 	}{{60, time.Minute}, {60, time.Second}, {10, time.Second}, {3, time.Second}, {1000, time.Minute}} {
-		p := New(tc.calls, tc.per)
+		p := New(tc.calls, tc.per, time.Second)
 		worst := float64(p.lim.Burst()) + p.Rate()*tc.per.Seconds()
 		if worst > float64(tc.calls) {
 			t.Errorf("quota %d/%v: burst %d + rate %.3f/s allows %.1f calls a window", tc.calls, tc.per, p.lim.Burst(), p.Rate(), worst)
@@ -23,10 +24,10 @@ func TestNewStaysUnderQuota(t *testing.T) {
 }
 
 func TestBurstServesASmallRotationWithoutWaiting(t *testing.T) {
-	p := New(60, time.Minute)
+	p := New(60, time.Minute, time.Second)
 	start := time.Now()
 	for range 3 {
-		if err := p.Wait(context.Background()); err != nil {
+		if err := p.Wait(context.Background(), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -42,17 +43,21 @@ func (c *fakeClock) now() time.Time      { return c.t }
 func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
 func approx(a, b float64) bool           { return a-b < 1e-9 && b-a < 1e-9 }
 
-func TestAIMD(t *testing.T) {
+// fakePacer runs on a clock the test moves, without jitter unless it sets one.
+func fakePacer(calls int, per, base time.Duration) (*Pacer, *fakeClock) {
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	p := newAt(60, time.Minute, clock.now)
+	p := newAt(calls, per, base, clock.now)
+	p.jitter = func() float64 { return 0.5 } // a factor of exactly 1
+	return p, clock
+}
+
+func TestAIMD(t *testing.T) {
+	p, clock := fakePacer(60, time.Minute, time.Second)
 	ceiling := p.Rate()
 
 	p.Throttled()
 	if got := p.Rate(); !approx(got, ceiling/2) {
 		t.Fatalf("after a throttle the rate is %.4f, want %.4f", got, ceiling/2)
-	}
-	if d := p.Delay(1); d < 59*time.Second {
-		t.Fatalf("after a throttle calls wait %v, want the rest of the window", d)
 	}
 	// The throttles of calls already in flight are the same news.
 	for range 4 {
@@ -84,18 +89,146 @@ func TestAIMD(t *testing.T) {
 	}
 }
 
-func TestPausedWaitEndsWithTheContext(t *testing.T) {
-	p := New(60, time.Minute)
+// TestThrottlePause: about one base wait after a first throttle, twice as
+// long for each throttle that follows before a success, up to MaxPause base
+// waits; a success starts over.
+func TestThrottlePause(t *testing.T) {
+	const base = time.Second
+	p, clock := fakePacer(60, time.Minute, base)
+	if d := p.Delay(0); d != 0 {
+		t.Fatalf("a fresh pacer pauses %v", d)
+	}
+	for i, want := range []time.Duration{1, 2, 4, 8, 16, MaxPause, MaxPause} {
+		p.Throttled()
+		if d := p.Delay(0); d != want*base {
+			t.Fatalf("after throttle %d the pause is %v, want %v", i+1, d, want*base)
+		}
+		clock.add(p.Delay(0)) // the pause ends; the retry is throttled again
+	}
+	p.Succeeded()
 	p.Throttled()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if err := p.Wait(ctx); err == nil {
-		t.Fatal("a paced call went out during the pause")
+	if d := p.Delay(0); d != base {
+		t.Fatalf("the first throttle after a success pauses %v, want %v", d, base)
+	}
+	// A short pause never cuts a longer one that is still running.
+	p, _ = fakePacer(60, time.Minute, base)
+	for range 3 {
+		p.Throttled()
+	}
+	p.Succeeded()
+	p.Throttled()
+	if d := p.Delay(0); d != 4*base {
+		t.Fatalf("a new throttle cut the running pause to %v, want %v", d, 4*base)
+	}
+}
+
+func TestThrottlePauseJitter(t *testing.T) {
+	const base = time.Second
+	for _, tc := range []struct {
+		jitter   float64
+		min, max time.Duration
+	}{{0, 750 * time.Millisecond, 750 * time.Millisecond}, {0.999999, 1249 * time.Millisecond, 1250 * time.Millisecond}} {
+		p, _ := fakePacer(60, time.Minute, base)
+		p.jitter = func() float64 { return tc.jitter }
+		p.Throttled()
+		if d := p.Delay(0); d < tc.min || d > tc.max {
+			t.Errorf("jitter %v: pause %v, want within [%v, %v]", tc.jitter, d, tc.min, tc.max)
+		}
+	}
+	// The real jitter: within ±25% of base, and not the same for every instance.
+	seen := map[time.Duration]bool{}
+	for range 20 {
+		p := newAt(60, time.Minute, base, (&fakeClock{t: time.Unix(1_700_000_000, 0)}).now)
+		p.Throttled()
+		d := p.Delay(0)
+		if d < 3*base/4 || d > 5*base/4 {
+			t.Fatalf("pause %v is not within ±25%% of %v", d, base)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 2 {
+		t.Fatalf("20 pacers all paused %v: instances would retry in step", seen)
+	}
+}
+
+func TestUnlimitedPacerStillPauses(t *testing.T) {
+	const base = 50 * time.Millisecond
+	p := New(0, 0, base)
+	if err := p.Wait(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	p.Throttled()
+	if d := p.Delay(1); d < 3*base/4-5*time.Millisecond || d > 5*base/4 {
+		t.Fatalf("after a throttle an unlimited pacer delays %v, want about %v", d, base)
+	}
+	start := time.Now()
+	if err := p.Wait(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < base/2 {
+		t.Fatalf("a call went out %v after a throttle, want about %v", d, base)
+	}
+}
+
+func TestMaxPauseBoundsTheWait(t *testing.T) {
+	p := New(60, time.Minute, 10*time.Second)
+	p.Throttled()
+	start := time.Now()
+	if err := p.Wait(context.Background(), 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 40*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("with maxPause 50ms a call waited %v after a throttle of about 10s", d)
+	}
+}
+
+func TestWaitPastTheDeadline(t *testing.T) {
+	throttled := func() *Pacer { p := New(60, time.Minute, 10*time.Second); p.Throttled(); return p }
+	drained := func() *Pacer {
+		p := New(60, time.Minute, time.Second)
+		for range p.lim.Burst() {
+			if err := p.Wait(context.Background(), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p // the next token comes in about 1.1s
+	}
+	for _, tc := range []struct {
+		name string
+		p    func() *Pacer
+	}{{"throttle pause", throttled}, {"quota", drained}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.p()
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			err := p.Wait(ctx, 0)
+			if !errors.Is(err, ErrNoTime) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Wait = %v, want ErrNoTime (a DeadlineExceeded)", err)
+			}
+			if d := time.Since(start); d > 200*time.Millisecond {
+				t.Fatalf("Wait gave up after %v, not at once", d)
+			}
+		})
+	}
+}
+
+func TestPausedWaitEndsWithTheContext(t *testing.T) {
+	p := New(60, time.Minute, 10*time.Second)
+	p.Throttled()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	start := time.Now()
+	if err := p.Wait(ctx, 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait = %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("a cancelled wait returned after %v", d)
 	}
 }
 
 func TestDelay(t *testing.T) {
-	p := New(60, time.Minute)
+	p := New(60, time.Minute, time.Second)
 	if d := p.Delay(1); d != 0 {
 		t.Fatalf("a fresh pacer delays one call by %v", d)
 	}
