@@ -259,15 +259,19 @@ func engineKeys(raw json.RawMessage, at string, keys ...string) (map[string]any,
 	vals := make([]string, len(keys))
 	for i, k := range keys {
 		v, ok := doc[k]
+		delete(doc, k) // null counts as absent
 		if !ok || v == nil {
 			continue
 		}
 		s, ok := v.(string)
+		if b, isBool := v.(bool); isBool && !b && k == "loginCheck" {
+			// YAML 1.1 reads a bare `off` as false.
+			s, ok = LoginOff, true
+		}
 		if !ok {
 			return nil, nil, fmt.Errorf("%s.%s: must be a string", at, k)
 		}
 		vals[i] = s
-		delete(doc, k)
 	}
 	return doc, vals, nil
 }

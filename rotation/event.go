@@ -59,8 +59,7 @@ type timerEvent struct {
 	Payload     *string `json:"payload"`
 }
 
-// DecodeEvent tells the three event kinds apart by shape (CONTRACT.md,
-// "Events"). Every error is an *Error with code InvalidEvent; messages name
+// DecodeEvent tells the three event kinds apart by shape (docs/events.md). Every error is an *Error with code InvalidEvent; messages name
 // fields, never echo values that could be secrets.
 func DecodeEvent(raw []byte) (Request, error) {
 	var fields map[string]json.RawMessage

@@ -32,10 +32,10 @@ var knownDeviations = map[string]bool{
 	// A null `store` or `loginCheck` (YAML `store:` with no value) is refused
 	// as an unknown field, though a null field is absent everywhere else and
 	// an absent store is "sae", an absent loginCheck "auto".
-	"null-engine-keys": true,
+	"null-engine-keys": false,
 	// YAML 1.1 reads a bare `off` as false, so `loginCheck: off`, as the
 	// documentation writes it, is refused ("must be a string").
-	"yaml-bare-off": true,
+	"yaml-bare-off": false,
 }
 
 // kindDoc is what docs/configuration.md says of one kind's entry.
@@ -125,7 +125,8 @@ func contractRejectsConfig(data []byte) string {
 		if why := entryRejected(source, "type", "", sourceDocs, "loginCheck"); why != "" {
 			return "source: " + why
 		}
-		if lc, ok := source["loginCheck"]; ok && lc != nil && !contains(loginChecks, lc) {
+		// YAML 1.1 reads a bare `off` as false: the documented value all the same.
+		if lc, ok := source["loginCheck"]; ok && lc != nil && lc != false && !contains(loginChecks, lc) {
 			return "loginCheck is not auto, required or off"
 		}
 		secrets, _ := target["secrets"].([]any)
