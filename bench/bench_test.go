@@ -200,14 +200,14 @@ func BenchmarkTwoInstances(b *testing.B) {
 	b.ReportMetric(avg(rs, func(r TwoResult) float64 { return r.QuotaRatio(s) }), "wall/quota-bound")
 }
 
-// One secret with 50 ms added to every SAE and ACR call: wall time ÷
-// (calls × 50 ms), goal ≤ 1.2.
+// One secret with 50 ms added to every SAE, ACR and registry call (the
+// login check's round trips count): wall time ÷ (calls × 50 ms), goal ≤ 1.2.
 func BenchmarkLatencyBound(b *testing.B) {
 	const latency = 50 * time.Millisecond
 	rotations(b, Rotation{Scale: DefaultScale, Namespaces: 1, PerNamespace: 1, Freshness: rotation.DefaultFreshness, Latency: latency},
 		func(b *testing.B, rs []RotationResult) {
 			b.ReportMetric(avg(rs, func(r RotationResult) float64 { return r.LatencyRatio(latency) }), "wall/latency-bound")
-			b.ReportMetric(avg(rs, func(r RotationResult) float64 { return float64(r.Calls.SAE + r.Calls.ACR) }), "calls")
+			b.ReportMetric(avg(rs, func(r RotationResult) float64 { return float64(r.Calls.SAE + r.Calls.ACR + r.Calls.Registry) }), "calls")
 		})
 }
 
@@ -244,4 +244,40 @@ func BenchmarkPackageSize(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(size)/1e6, "zip-MB")
+}
+
+// One secret whose write is throttled three times in a row, at SAE's real
+// quota and the default throttleWait: wall seconds, goal well within a
+// minute.
+func BenchmarkThreeThrottles(b *testing.B) {
+	for range b.N {
+		r, err := RunThrottled(binary(b), Throttled{Throttles: 3, Wait: rotation.DefaultThrottleWait})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r.Status != rotation.StatusRotated {
+			b.Fatalf("status %s: %s", r.Status, r.Message)
+		}
+		b.ReportMetric(r.Wall.Seconds(), "wall-s")
+	}
+}
+
+// Throttling that never ends, with the quota and throttleWait scaled 50x down: seconds to
+// give up, scaled back to production (goals: about 3 minutes; an emergency
+// run within one).
+func BenchmarkEndlessThrottling(b *testing.B) {
+	for _, emergency := range []bool{false, true} {
+		b.Run(map[bool]string{false: "normal", true: "emergency"}[emergency], func(b *testing.B) {
+			for range b.N {
+				r, err := RunThrottled(binary(b), Throttled{Scale: DefaultScale, Throttles: 1 << 20, Wait: rotation.DefaultThrottleWait / 50, Emergency: emergency})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if r.Code != rotation.Throttled {
+					b.Fatalf("code %q, want Throttled", r.Code)
+				}
+				b.ReportMetric(r.Wall.Seconds()*50, "give-up-s(production)")
+			}
+		})
+	}
 }

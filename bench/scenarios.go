@@ -267,9 +267,13 @@ func waitReady(runtime *emulator.Server, f *Function) error {
 
 // invoke sends the timer event and decodes the report.
 func invoke(runtime *emulator.Server, f *Function) (*rotation.Report, error) {
+	return invokeWith(runtime, f, TimerEvent())
+}
+
+func invokeWith(runtime *emulator.Server, f *Function, event []byte) (*rotation.Report, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	res, err := runtime.Invoke(ctx, emulator.Invocation{Payload: TimerEvent(), Timeout: 9 * time.Minute, Credentials: sts})
+	res, err := runtime.Invoke(ctx, emulator.Invocation{Payload: event, Timeout: 9 * time.Minute, Credentials: sts})
 	if err != nil {
 		return nil, fmt.Errorf("invoke: %v\n%s", err, f.Logs())
 	}
@@ -291,6 +295,7 @@ type Calls struct {
 	Other     int            // SAE calls other than ListSecrets, UpdateSecret, DescribeSecret
 	Throttled int            // SAE calls answered Throttling*
 	ACR       int            // ACR calls (outside SAE's quota)
+	Registry  int            // registry login round trips (the login check)
 }
 
 // Admitted is the SAE calls the quota counted (all but the throttled ones).
@@ -314,6 +319,8 @@ func CountCalls(emu *emulator.Server) Calls {
 			}
 		case "cr":
 			c.ACR++
+		case "registry":
+			c.Registry++
 		}
 	}
 	return c
@@ -326,7 +333,7 @@ type Rotation struct {
 	Namespaces   int
 	PerNamespace int
 	Freshness    time.Duration // 0: Scale.Freshness()
-	Latency      time.Duration // added to every SAE and ACR call
+	Latency      time.Duration // added to every SAE, ACR and registry call
 }
 
 // RotationResult is what one rotation measured.
@@ -356,7 +363,7 @@ func (r RotationResult) QuotaRatio(s Scale) float64 {
 
 // LatencyRatio is wall time ÷ (every call × the added latency).
 func (r RotationResult) LatencyRatio(latency time.Duration) float64 {
-	return r.Wall.Seconds() / (float64(r.Calls.SAE+r.Calls.ACR) * latency.Seconds())
+	return r.Wall.Seconds() / (float64(r.Calls.SAE+r.Calls.ACR+r.Calls.Registry) * latency.Seconds())
 }
 
 // RunRotation runs one rotation with the real binary. Secrets that failed are
@@ -385,6 +392,7 @@ func RunRotation(bin string, spec Rotation) (RotationResult, error) {
 	if spec.Latency > 0 {
 		emu.SetFault("sae", emulator.Fault{Latency: spec.Latency})
 		emu.SetFault("cr", emulator.Fault{Latency: spec.Latency})
+		emu.SetFault("registry", emulator.Fault{Latency: spec.Latency})
 	}
 	start := time.Now()
 	rep, err := invoke(emu, f)

@@ -39,17 +39,28 @@ func newLane(name string, q Quota, throttleWait time.Duration) *lane {
 	return &lane{name: name, pacer: pacer.New(q.Calls, q.Per.Duration, throttleWait)}
 }
 
+// throttling is how long one piece of work has met throttled answers: it
+// outlives a call that a stale read restarted, so the give-up counts from
+// the first throttle of the streak.
+type throttling struct {
+	since time.Time
+	count int
+}
+
 // call runs one API call on a lane with retries. api names it in logs and
-// errors ("UpdateSecret").
+// errors ("write").
 func (w *invocation) call(ctx context.Context, ln *lane, api string, fn func(context.Context) error) error {
+	return w.callThrottled(ctx, ln, api, &throttling{}, fn)
+}
+
+func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th *throttling, fn func(context.Context) error) error {
 	base := w.r.cfg.ThrottleWait.Duration
 	var maxPause, giveUp time.Duration = 0, giveUpNormal * base
 	if w.req.Emergency {
 		maxPause, giveUp = pauseEmergency*base, giveUpEmergency*base
 	}
 	server := newBackoff()
-	var throttledSince time.Time
-	throttles, noAnswer, failures := 0, 0, 0
+	noAnswer, failures := 0, 0
 	for attempt := 1; ; attempt++ {
 		if err := ln.pacer.Wait(ctx, maxPause); err != nil {
 			return w.deadline(api, err)
@@ -59,6 +70,7 @@ func (w *invocation) call(ctx context.Context, ln *lane, api string, fn func(con
 		ln.latency.observe(time.Since(start))
 		if err == nil {
 			ln.pacer.Succeeded()
+			*th = throttling{}
 			return nil
 		}
 		var ae APIError
@@ -71,18 +83,18 @@ func (w *invocation) call(ctx context.Context, ln *lane, api string, fn func(con
 		var wait time.Duration
 		switch {
 		case ae.Throttled():
-			throttles++
-			if throttledSince.IsZero() {
-				throttledSince = time.Now()
+			th.count++
+			if th.since.IsZero() {
+				th.since = time.Now()
 			}
 			ln.pacer.Throttled()
-			if d := time.Since(throttledSince); d+nextWait(ln, maxPause) > giveUp {
+			if d := time.Since(th.since); d+nextWait(ln, maxPause) > giveUp {
 				why := ""
 				if w.req.Emergency {
 					why = " (emergency run: it waits at most " + (pauseEmergency * base).String() + " between tries and gives up after " + giveUp.String() + ")"
 				}
 				return errorf(Throttled, "%s was still throttled after %s and %d throttled answers: the account's API quota is spent by other callers%s: %s",
-					api, d.Round(time.Second), throttles, why, w.apiText(ae))
+					api, d.Round(time.Second), th.count, why, w.apiText(ae))
 			}
 		case ae.Transient() && ae.HTTPStatus() == 0:
 			if noAnswer++; noAnswer > maxTransportRetries {

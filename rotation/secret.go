@@ -169,6 +169,7 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 
 	var written Secret
 	var version string
+	var th throttling // across the re-reads of a write that throttling kept waiting
 	notBefore := w.r.lastWrite(key)
 	for attempt := 0; ; attempt++ {
 		if snap, err = reader.read(ctx, notBefore); err != nil {
@@ -197,7 +198,7 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 			// The write as the store sends it, which a server may quote back.
 			w.redact.add(wf.WireForms(sec, merged)...)
 		}
-		err = w.call(ctx, st.lane, "write", func(ctx context.Context) (err error) {
+		err = w.callThrottled(ctx, st.lane, "write", &th, func(ctx context.Context) (err error) {
 			// Checked after the pacer admitted the call: the wait may have aged
 			// the read. The slot is spent either way: let it carry a newer read.
 			if w.r.now().Sub(snap.at) > w.r.cfg.Freshness.Duration {

@@ -1,0 +1,71 @@
+package bench
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sae-secret-rotator/rotator/emulator"
+	"github.com/sae-secret-rotator/rotator/rotation"
+)
+
+// Throttled is a throttling scenario: one secret whose UpdateSecret is
+// answered Throttling.User Throttles times in a row, at SAE's real quota.
+type Throttled struct {
+	Scale     Scale // the quota; Production unless set
+	Throttles int
+	Wait      time.Duration // the function's throttleWait
+	Emergency bool
+}
+
+// ThrottledResult is how the one secret ended and when.
+type ThrottledResult struct {
+	Wall    time.Duration // from the invocation to its report
+	Status  string
+	Code    rotation.Code
+	Message string
+}
+
+// RunThrottled runs a throttling scenario with the real binary.
+func RunThrottled(bin string, spec Throttled) (ThrottledResult, error) {
+	if spec.Scale.Calls == 0 {
+		spec.Scale = Production
+	}
+	emu, err := StartEmulator(spec.Scale)
+	if err != nil {
+		return ThrottledResult{}, err
+	}
+	defer emu.Close()
+	refs, err := Seed(emu, "throttle", 1, 1)
+	if err != nil {
+		return ThrottledResult{}, err
+	}
+	cfg := fmt.Sprintf(`{"throttleWait":%q,"quota":{"calls":%d,"per":%q},"freshness":%q,"targets":[{"name":"bench","source":{"type":"acr-ee","instanceId":%q,"regionId":%q},"secrets":[{"namespaceId":%q,"secretId":%d}]}]}`,
+		spec.Wait.String(), spec.Scale.Calls, spec.Scale.Window.String(), spec.Scale.Freshness().String(), instanceID, region, refs[0].Namespace, refs[0].ID)
+	f, err := StartFunction(bin, emu, emu, cfg)
+	if err != nil {
+		return ThrottledResult{}, err
+	}
+	defer f.Stop()
+	if err := waitReady(emu, f); err != nil {
+		return ThrottledResult{}, err
+	}
+	emu.SetFault("UpdateSecret", emulator.Fault{Throttle: spec.Throttles})
+	event := []byte(`{"action":"rotate"}`)
+	if spec.Emergency {
+		event = []byte(`{"action":"rotate","emergency":true,"reason":"bench"}`)
+	}
+	start := time.Now()
+	rep, err := invokeWith(emu, f, event)
+	wall := time.Since(start)
+	if err != nil {
+		return ThrottledResult{}, err
+	}
+	if len(rep.Results) != 1 {
+		return ThrottledResult{}, fmt.Errorf("%d results, want 1", len(rep.Results))
+	}
+	r := ThrottledResult{Wall: wall, Status: rep.Results[0].Status}
+	if e := rep.Results[0].Error; e != nil {
+		r.Code, r.Message = e.Code, e.Message
+	}
+	return r, nil
+}
