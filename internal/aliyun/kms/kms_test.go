@@ -238,7 +238,9 @@ func TestOpenAndCredentials(t *testing.T) {
 		t.Errorf("plain http to a remote host: %v; want it refused naming the variable", err)
 	}
 	_, st := open(t)
-	c, ok := st.(interface{ CheckCredentials(rotation.Credentials) error })
+	c, ok := st.(interface {
+		CheckCredentials(rotation.Credentials) error
+	})
 	if !ok {
 		t.Fatal("the store does not check credentials")
 	}
