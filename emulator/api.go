@@ -74,7 +74,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case isRegistryPath(r.URL.Path):
 		s.serveRegistry(w, r)
 	case r.URL.Path == "/":
-		s.serveAPI(w, r, "cr") // RPC requests all go to "/"
+		s.serveAPI(w, r, "cr") // RPC requests all go to "/"; KMS's are told apart by Version
 	default:
 		writeJSON(w, http.StatusNotFound, newRequestID(), map[string]string{"Code": "InvalidPath", "Message": "The emulator does not serve this path."})
 	}
@@ -96,6 +96,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, product string
 	} else {
 		q.params = rpcParams(r, body)
 		q.action = q.params.Get("Action")
+		if q.params.Get("Version") == kmsVersion {
+			product, q.product = "kms", "kms"
+		}
 		ak = q.params.Get("AccessKeyId")
 		token = q.params.Get("SecurityToken")
 	}
@@ -138,6 +141,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, product string
 	}
 	if product == "sae" {
 		s.serveSAE(q)
+	} else if product == "kms" {
+		s.serveKMS(q)
 	} else {
 		s.serveCR(q)
 	}
@@ -211,6 +216,9 @@ func (s *Server) consumeFault(action, product string) *apiError {
 	for _, f := range faults {
 		if f.Throttle > 0 {
 			f.Throttle--
+			if product == "kms" {
+				return kmsThrottled
+			}
 			return throttled
 		}
 	}
@@ -220,6 +228,9 @@ func (s *Server) consumeFault(action, product string) *apiError {
 			status := f.FailStatus
 			if status == 0 {
 				status = 500
+			}
+			if product == "kms" {
+				return kmsFailure(status)
 			}
 			if product == "cr" {
 				return errf(status, "InternalError", "The request processing has failed due to some unknown error.")
@@ -284,6 +295,9 @@ func (s *Server) finish(q *apiRequest, status int, code string) {
 
 // fail answers an error body: SAE's carries Success false, ACR's the RPC shape.
 func (s *Server) fail(q *apiRequest, e *apiError) {
+	if q.product == "kms" {
+		e = s.kmsEchoed(q, e)
+	}
 	var body any
 	if q.product == "sae" {
 		body = struct {

@@ -198,7 +198,7 @@ func (s *Server) authenticate(q *apiRequest) *apiError {
 		}
 		return errf(400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken mismatch with the AccessKey.")
 	}
-	if q.product == "cr" {
+	if q.product != "sae" { // RPC: cr, kms
 		if nonce := q.params.Get("SignatureNonce"); nonce != "" {
 			s.mu.Lock()
 			defer s.mu.Unlock()

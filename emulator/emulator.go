@@ -5,6 +5,8 @@
 //     UpdateSecret, ListSecrets, CreateSecret under /pop/v1/sam/secret/...;
 //   - ACR Enterprise Edition (product cr, version 2018-12-01, RPC style):
 //     GetAuthorizationToken, ListInstanceEndpoint;
+//   - KMS Secrets Manager (product kms, version 2016-01-20, RPC style):
+//     GetSecretValue, PutSecretValue (kms.go);
 //   - the Function Compute runtime API (/2020-11-11/runtime/invocation/...)
 //     as polled by github.com/aliyun/fc-runtime-go-sdk.
 //
@@ -86,7 +88,7 @@ type Token struct {
 // Call is one SAE or ACR request as the emulator saw it.
 type Call struct {
 	Time    time.Time
-	Product string // "sae" | "cr" (FC runtime API calls are NOT recorded here)
+	Product string // "sae" | "cr" | "kms" (FC runtime API calls are NOT recorded here)
 	Action  string // DescribeSecret, UpdateSecret, ListSecrets, CreateSecret, GetAuthorizationToken, ListInstanceEndpoint
 	Method  string
 	Path    string
@@ -165,6 +167,9 @@ type Server struct {
 	admitted   []time.Time // quota: times of admitted SAE calls inside the window
 	nonces     map[string]time.Time
 	registry   registryState // registry.go
+
+	kms     map[string]*kmsSecret // kms.go: KMS secrets by region/name
+	kmsEcho bool                  // kms.go: SetKMSEcho
 
 	closing   chan struct{}
 	handlers  sync.WaitGroup

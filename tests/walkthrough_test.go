@@ -67,13 +67,13 @@ func TestREADMEWalkthrough(t *testing.T) {
 	results := runWalkthrough(t, work, steps, addr)
 
 	plan := stepResult(t, results, "./main -event examples/plan.json")
-	if rep := plan.report(t); plan.exit != 0 || !rep.DryRun || rep.Planned != 2 || rep.Rotated != 0 || rep.Failed != 0 {
-		t.Errorf("plan: exit %d, report %s; want exit 0, a dry run with 2 planned", plan.exit, plan.out)
+	if rep := plan.report(t); plan.exit != 0 || !rep.DryRun || rep.Planned != 3 || rep.Rotated != 0 || rep.Failed != 0 {
+		t.Errorf("plan: exit %d, report %s; want exit 0, a dry run with 3 planned", plan.exit, plan.out)
 	}
 	rotate := stepResult(t, results, "./main -event examples/rotate.json")
 	rep := rotate.report(t)
-	if rotate.exit != 0 || rep.Rotated != 2 || rep.Failed != 0 || len(rep.Results) != 2 {
-		t.Errorf("rotate: exit %d, report %s; want exit 0 and 2 secrets rotated", rotate.exit, rotate.out)
+	if rotate.exit != 0 || rep.Rotated != 3 || rep.Failed != 0 || len(rep.Results) != 3 {
+		t.Errorf("rotate: exit %d, report %s; want exit 0 and 3 secrets rotated (two SAE, one KMS)", rotate.exit, rotate.out)
 	}
 	for _, r := range rep.Results {
 		if r.Status != rotation.StatusRotated || r.SecretName != "acr-pull" {
@@ -157,6 +157,9 @@ func startCmdEmulator(t *testing.T, bin, addr string) []string {
 		// It logs every call it answered: the rotation's writes among them.
 		if n := strings.Count(string(stderr.Bytes()), "sae UpdateSecret by "+emulator.DefaultCredential.AccessKeyID+" -> 200"); n != 2 {
 			t.Errorf("cmd/emulator logged %d answered UpdateSecret calls, want 2", n)
+		}
+		if n := strings.Count(string(stderr.Bytes()), "kms PutSecretValue by "+emulator.DefaultCredential.AccessKeyID+" -> 200"); n != 1 {
+			t.Errorf("cmd/emulator logged %d answered PutSecretValue calls, want 1", n)
 		}
 	})
 	var printed []string

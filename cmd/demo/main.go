@@ -1,5 +1,5 @@
 // Command demo runs one full rotation locally: it starts the bundled
-// emulator of SAE, ACR EE and the FC runtime API, builds the function, runs
+// emulator of SAE, ACR EE, KMS and the FC runtime API, builds the function, runs
 // it under the emulated runtime, sends a timer event and prints the
 // function's logs and its report. No cloud account is needed.
 package main
@@ -67,9 +67,13 @@ func run() error {
 		RelateApps: []emulator.App{{AppID: "5e21-staging-api", AppName: "staging-api"}}}); err != nil {
 		return err
 	}
+	// A KMS secret holds the docker config document itself, not base64.
+	kmsValue, _ := base64.StdEncoding.DecodeString(dockerConfig(map[string]map[string]string{"docker.io": entry("team", "docker-hub-password")}, nil))
+	emu.CreateKMSSecret("cn-hangzhou", "acr-pull", string(kmsValue), false)
 	config := fmt.Sprintf(`{"schedule":{"interval":"20m"},"targets":[{"name":"prod-pull",
  "source":{"type":"acr-ee","instanceId":"cri-demo","regionId":"cn-hangzhou"},
- "secrets":[{"namespaceId":"cn-hangzhou:prod","secretId":%d},{"namespaceId":"cn-hangzhou:staging","secretName":"acr-pull"}]}]}`, prod)
+ "secrets":[{"namespaceId":"cn-hangzhou:prod","secretId":%d},{"namespaceId":"cn-hangzhou:staging","secretName":"acr-pull"},
+  {"store":"kms","regionId":"cn-hangzhou","secretName":"acr-pull"}]}]}`, prod)
 
 	dir, err := os.MkdirTemp("", "rotator-demo")
 	if err != nil {
@@ -89,7 +93,7 @@ func run() error {
 	step("starting it under the emulated FC runtime API at %s", emu.RuntimeAPI())
 	fn := exec.Command(bin)
 	fn.Env = append(os.Environ(), "FC_RUNTIME_API="+emu.RuntimeAPI(), "ROTATOR_CONFIG="+config,
-		"ROTATOR_SAE_ENDPOINT="+emu.URL(), "ROTATOR_CR_ENDPOINT="+emu.URL(), "ROTATOR_REGISTRY_ENDPOINT="+emu.URL())
+		"ROTATOR_SAE_ENDPOINT="+emu.URL(), "ROTATOR_CR_ENDPOINT="+emu.URL(), "ROTATOR_REGISTRY_ENDPOINT="+emu.URL(), "ROTATOR_KMS_ENDPOINT="+emu.URL())
 	fn.Stdout, fn.Stderr = prefixed("  fn| "), prefixed("  fn| ")
 	if err := fn.Start(); err != nil {
 		return err
@@ -118,7 +122,7 @@ func run() error {
 	step("the report (the invocation's result):")
 	fmt.Println(pretty.String())
 
-	step("SAE API calls the function made:")
+	step("API calls the function made:")
 	for _, c := range emu.Calls() {
 		fmt.Fprintf(os.Stdout, "  %-4s %-22s %s %s\n", c.Product, c.Action, statusText(c.Status, c.Code), c.AccessKeyID)
 	}
@@ -128,6 +132,10 @@ func run() error {
 			fmt.Fprintf(os.Stdout, "  %s secret %d %q\n", ns, s.ID, s.Name)
 			describe(s.Data[".dockerconfigjson"])
 		}
+	}
+	for _, v := range emu.KMSVersions("cn-hangzhou", "acr-pull") {
+		fmt.Fprintf(os.Stdout, "  kms secret \"acr-pull\" in cn-hangzhou, version %s %v\n", v.ID, v.Stages)
+		describe(base64.StdEncoding.EncodeToString([]byte(v.Data)))
 	}
 	if res.Failed {
 		return fmt.Errorf("the rotation reported failures")

@@ -1,5 +1,5 @@
-// Command emulator serves the bundled emulator of SAE and ACR Enterprise
-// Edition on a fixed local address, seeded to match examples/rotator.yaml,
+// Command emulator serves the bundled emulator of SAE, ACR Enterprise
+// Edition and KMS Secrets Manager on a fixed local address, seeded to match examples/rotator.yaml,
 // so that the command line can be tried without a cloud account (README,
 // "The command line"). It prints the environment to paste into another
 // shell, logs every API call it answers on stderr, and serves until
@@ -34,7 +34,7 @@ var key = emulator.DefaultCredential
 
 // seeds fill the emulator, one function per emulated service: a new
 // service adds its own.
-var seeds = []func(*emulator.Server) error{seedACR, seedSAE}
+var seeds = []func(*emulator.Server) error{seedACR, seedSAE, seedKMS}
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18080", "`ADDR` to listen on; keep it on loopback, where the rotator allows plain HTTP")
@@ -62,6 +62,7 @@ func run(listen string, logger *log.Logger) error {
 		{"ROTATOR_SAE_ENDPOINT", emu.URL()},
 		{"ROTATOR_CR_ENDPOINT", emu.URL()},
 		{"ROTATOR_REGISTRY_ENDPOINT", emu.URL()},
+		{"ROTATOR_KMS_ENDPOINT", emu.URL()},
 		{"ALIBABA_CLOUD_ACCESS_KEY_ID", key.AccessKeyID},
 		{"ALIBABA_CLOUD_ACCESS_KEY_SECRET", key.AccessKeySecret},
 		{"ROTATOR_CONFIG_FILE", "examples/rotator.yaml"},
@@ -69,7 +70,7 @@ func run(listen string, logger *log.Logger) error {
 		fmt.Printf("export %s=%s\n", kv[0], kv[1])
 	}
 	fmt.Println("# ready: paste the lines above into another shell")
-	logger.Printf("emulator: SAE and ACR EE at %s; Ctrl-C stops it", emu.URL())
+	logger.Printf("emulator: SAE, ACR EE and KMS at %s; Ctrl-C stops it", emu.URL())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -104,6 +105,18 @@ func seedSAE(emu *emulator.Server) error {
 		Data:       map[string]string{".dockerconfigjson": dockerConfig(map[string]map[string]string{})},
 		RelateApps: []emulator.App{{AppID: "5e21-staging-api", AppName: "staging-api"}}})
 	return err
+}
+
+// seedKMS adds the KMS secret acr-pull in the region, holding another
+// registry's login that a rotation keeps: its value is the docker config
+// document itself.
+func seedKMS(emu *emulator.Server) error {
+	b, err := json.Marshal(map[string]any{"auths": map[string]map[string]string{"docker.io": login("team", "docker-hub-password")}})
+	if err != nil {
+		return err
+	}
+	emu.CreateKMSSecret(region, "acr-pull", string(b), false)
+	return nil
 }
 
 func dockerConfig(auths map[string]map[string]string) string {

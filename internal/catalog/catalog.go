@@ -4,6 +4,7 @@ package catalog
 
 import (
 	"github.com/sae-secret-rotator/rotator/internal/aliyun/acr"
+	"github.com/sae-secret-rotator/rotator/internal/aliyun/kms"
 	"github.com/sae-secret-rotator/rotator/internal/aliyun/sae"
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
@@ -11,7 +12,7 @@ import (
 // Kinds is every store and source the function knows.
 func Kinds() rotation.Catalog {
 	return rotation.Catalog{
-		Stores:  []rotation.StoreKind{sae.Kind{}},
+		Stores:  []rotation.StoreKind{sae.Kind{}, kms.Kind{}},
 		Sources: []rotation.SourceKind{acr.EEKind{}},
 	}
 }

@@ -84,9 +84,10 @@ type world struct {
 }
 
 // startWorld starts an emulator with one ACR EE instance (one public
-// endpoint) and two dockerconfigjson secrets, and a configuration with one
-// target whose domains are empty (so ListInstanceEndpoint runs) and whose
-// secrets are named once by name (ListSecrets) and once by id.
+// endpoint), two dockerconfigjson secrets and a KMS secret, and a
+// configuration with one target whose domains are empty (so
+// ListInstanceEndpoint runs) and whose SAE secrets are named once by name
+// (ListSecrets) and once by id.
 func startWorld(t *testing.T) *world {
 	t.Helper()
 	srv, err := emulator.Start(emulator.Options{})
@@ -112,8 +113,10 @@ func startWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	config := fmt.Sprintf(`{"schedule":{"interval":"20m"},"targets":[{"name":"e2e","source":{"type":"acr-ee","instanceId":%q,"regionId":%q,"domains":[]},"secrets":[{"namespaceId":%q,"secretName":%q},{"namespaceId":%q,"secretId":%d}]}]}`,
-		e2eInstance, e2eRegion, e2eNamespace, e2eByName, e2eNamespace, byID)
+	// A KMS secret too: its calls need their own actions.
+	srv.CreateKMSSecret(e2eRegion, e2eByName, `{"auths":{"other.example.com":{"username":"kms","password":"old-password"}}}`, false)
+	config := fmt.Sprintf(`{"schedule":{"interval":"20m"},"targets":[{"name":"e2e","source":{"type":"acr-ee","instanceId":%q,"regionId":%q,"domains":[]},"secrets":[{"namespaceId":%q,"secretName":%q},{"namespaceId":%q,"secretId":%d},{"store":"kms","regionId":%q,"secretName":%q}]}]}`,
+		e2eInstance, e2eRegion, e2eNamespace, e2eByName, e2eNamespace, byID, e2eRegion, e2eByName)
 	g := secretguard.New(t, srv)
 	for _, id := range []int64{byName, byID} {
 		g.Track(e2eNamespace, id)
@@ -130,6 +133,7 @@ func (w *world) env() []string {
 		"ROTATOR_SAE_ENDPOINT="+w.srv.URL(),
 		"ROTATOR_REGISTRY_ENDPOINT="+w.srv.URL(),
 		"ROTATOR_CR_ENDPOINT="+w.srv.URL(),
+		"ROTATOR_KMS_ENDPOINT="+w.srv.URL(),
 		"ALIBABA_CLOUD_ACCESS_KEY_ID="+emulator.DefaultCredential.AccessKeyID,
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET="+emulator.DefaultCredential.AccessKeySecret,
 	)
@@ -230,7 +234,7 @@ func TestPolicyActionsMatchTheCallsOfARun(t *testing.T) {
 	timerName := mustString(t, "timer triggerName", triggersByType(t, loadSYAML(t).function(t))["timer"]["triggerName"])
 	timer := fmt.Sprintf(`{"triggerTime":%q,"triggerName":%q,"payload":""}`, time.Now().UTC().Format(time.RFC3339), timerName)
 	code, rep, stderr := runFunction(t, w, bin, repoRoot, env, timer)
-	if code != 0 || rep == nil || rep.Trigger != "timer" || rep.Rotated != 2 || rep.Failed != 0 {
+	if code != 0 || rep == nil || rep.Trigger != "timer" || rep.Rotated != 3 || rep.Failed != 0 {
 		w.guard.Fatalf("timer run: exit %d, report %+v; stderr:\n%s", code, rep, tail(stderr))
 	}
 
@@ -243,7 +247,7 @@ func TestPolicyActionsMatchTheCallsOfARun(t *testing.T) {
 	event := fmt.Sprintf(`{"specversion":"1.0","id":"e2e-1","source":%q,"type":%q,"subject":"acs:cr:%s:1234567890123456:repository/%s/ns/app","time":%q,"datacontenttype":"application/json;charset=utf-8","aliyunaccountid":"1234567890123456","aliyunregionid":%q,"aliyuneventbusname":"default","data":{"InstanceId":%q,"InstanceName":"e2e","RegionId":%q,"RepoNamespaceName":"ns","RepoName":"app","Tag":"v1"}}`,
 		filter.Source[0], filter.Type[0], e2eRegion, e2eInstance, time.Now().UTC().Format(time.RFC3339), e2eRegion, e2eInstance, e2eRegion)
 	code, rep, stderr = runFunction(t, w, bin, repoRoot, env, event)
-	if code != 0 || rep == nil || rep.Trigger != "event" || rep.Rotated != 2 {
+	if code != 0 || rep == nil || rep.Trigger != "event" || rep.Rotated != 3 {
 		w.guard.Fatalf("%s event: exit %d, report %+v; stderr:\n%s", filter.Type[0], code, rep, tail(stderr))
 	}
 
@@ -421,7 +425,7 @@ func TestPackage(t *testing.T) {
 	}
 	// A plan reads only: no token minted, nothing written.
 	for p := range permissions(w.srv) {
-		if p == "sae:UpdateSecret" || p == "cr:GetAuthorizationToken" {
+		if p == "sae:UpdateSecret" || p == "cr:GetAuthorizationToken" || p == "kms:PutSecretValue" {
 			t.Errorf("a plan called %s", p)
 		}
 	}

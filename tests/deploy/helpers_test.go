@@ -383,7 +383,7 @@ func policyActions(t *testing.T, what string, doc any) []string {
 // codeService reports whether an action belongs to a service the function's
 // code calls (as opposed to FC writing logs or failed events with the role).
 func codeService(action string) bool {
-	return strings.HasPrefix(action, "sae:") || strings.HasPrefix(action, "cr:")
+	return strings.HasPrefix(action, "sae:") || strings.HasPrefix(action, "cr:") || strings.HasPrefix(action, "kms:")
 }
 
 // platformActions are what Function Compute itself does with the function's

@@ -725,4 +725,43 @@ func TestRAMPolicies(t *testing.T) {
 			t.Errorf("deploy/ram-*.json: no resource %q (from s.yaml vars)", want)
 		}
 	}
+
+	// KMS is granted on one secret, never on every secret of the account.
+	tplDoc, _ := json.Marshal(tpl.props(t, "RotatorPolicy")["PolicyDocument"])
+	for what, doc := range map[string]any{"deploy/ram-policy.json": readJSON(t, repoPath("deploy", "ram-policy.json")), "template.yaml RotatorPolicy": json.RawMessage(tplDoc)} {
+		checkKMSResource(t, what, doc)
+	}
+}
+
+// checkKMSResource wants the kms actions of a policy in one statement whose
+// resource names a secret: acs:kms:<region>:<account>:secret/<name>.
+func checkKMSResource(t *testing.T, what string, doc any) {
+	t.Helper()
+	b, _ := json.Marshal(doc)
+	var policy struct {
+		Statement []struct {
+			Action   []string
+			Resource any
+		}
+	}
+	if err := json.Unmarshal(b, &policy); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	found := false
+	for _, st := range policy.Statement {
+		if !strings.HasPrefix(strings.Join(st.Action, ","), "kms:") {
+			continue
+		}
+		found = true
+		if got := strings.Join(st.Action, ","); got != "kms:GetSecretValue,kms:PutSecretValue" {
+			t.Errorf("%s: kms actions %s, want exactly kms:GetSecretValue and kms:PutSecretValue", what, got)
+		}
+		res, _ := json.Marshal(st.Resource)
+		if !regexp.MustCompile(`acs:kms:[^:"*]+:([0-9]+|\$\{ALIYUN::AccountId\}):secret/[^"*]+`).Match(res) {
+			t.Errorf("%s: kms resource %s does not name one secret (acs:kms:<region>:<account>:secret/<name>)", what, res)
+		}
+	}
+	if !found {
+		t.Errorf("%s: no statement grants the kms actions", what)
+	}
 }

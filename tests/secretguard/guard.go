@@ -92,11 +92,16 @@ func (g *Guard) values() []string {
 		out = append(out, tok.Password, userPass, base64.StdEncoding.EncodeToString([]byte(userPass)))
 	}
 	for _, c := range g.emu.Calls() {
-		if c.Action == "UpdateSecret" {
+		if c.Action == "UpdateSecret" || c.Action == "PutSecretValue" {
 			// The written data: the wrapped form and every encoded config in it.
 			if v := c.Query.Get("SecretData"); len(v) >= 6 {
 				out = append(out, v)
 			}
+		}
+	}
+	for _, v := range g.emu.KMSValues() { // every version of every KMS secret
+		if len(v) >= 6 {
+			out = append(out, v)
 		}
 	}
 	for _, r := range refs {

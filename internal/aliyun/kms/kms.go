@@ -1,0 +1,232 @@
+// Package kms is the Alibaba Cloud KMS Secrets Manager store (product kms,
+// 2016-01-20, RPC): a generic secret whose text value is the docker config
+// document itself ({"auths":{...}}), not base64-wrapped. A write stores a
+// new version (PutSecretValue) that takes the ACSCurrent stage; the version
+// before it becomes ACSPrevious, so a bad write can be rolled back in KMS.
+package kms
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aliyun/alibaba-cloud-sdk-go/services/kms"
+
+	"github.com/sae-secret-rotator/rotator/dockercfg"
+	"github.com/sae-secret-rotator/rotator/internal/aliyun"
+	"github.com/sae-secret-rotator/rotator/rotation"
+)
+
+// EnvEndpoint overrides KMS's regional endpoint (kms.<region>.aliyuncs.com),
+// e.g. with the VPC endpoint kms-vpc.<region>.aliyuncs.com.
+const EnvEndpoint = "ROTATOR_KMS_ENDPOINT"
+
+// Stages and data types of KMS secret versions.
+const (
+	StageCurrent = "ACSCurrent"
+	TypeText     = "text"
+	TypeBinary   = "binary"
+)
+
+// notFoundCodes are KMS's answers for a secret (or version) that does not
+// exist: Forbidden.ResourceNotFound, HTTP 404.
+var notFoundCodes = []string{"Forbidden.ResourceNotFound"}
+
+// Kind is the `kms` store of the configuration.
+type Kind struct{}
+
+// Name implements rotation.StoreKind.
+func (Kind) Name() string { return "kms" }
+
+// NewRef implements rotation.StoreKind.
+func (Kind) NewRef() rotation.SecretRef { return &Ref{} }
+
+// Open implements rotation.StoreKind.
+func (Kind) Open(env rotation.Env) (rotation.Store, error) {
+	ep, err := aliyun.ParseEndpoint(EnvEndpoint, env.Getenv(EnvEndpoint))
+	if err != nil {
+		return nil, err
+	}
+	aliyun.FillEndpointMaps(kms.GetEndpointMap)
+	return &Store{b: aliyun.Shared(env.APITimeout), ep: ep}, nil
+}
+
+// Ref is a KMS secret of the configuration, by name (or ARN) in a region.
+type Ref struct {
+	RegionID   string `json:"regionId"`
+	SecretName string `json:"secretName"`
+}
+
+// Validate implements rotation.SecretRef.
+func (r *Ref) Validate() error {
+	switch {
+	case r.RegionID == "":
+		return errors.New("regionId: is required")
+	case !rotation.ValidRegion(r.RegionID):
+		return fmt.Errorf("regionId: %q is not a region id such as \"cn-hangzhou\"", r.RegionID)
+	case r.SecretName == "":
+		return errors.New("secretName: is required")
+	case !rotation.Printable(r.SecretName):
+		return errors.New("secretName: must be printable ASCII without spaces, at most 253 characters")
+	}
+	return nil
+}
+
+// Key implements rotation.SecretRef.
+func (r *Ref) Key() string { return r.RegionID + "/" + r.SecretName }
+
+// Group implements rotation.SecretRef: KMS reads one secret a call.
+func (r *Ref) Group() string { return r.Key() }
+
+// Where implements rotation.SecretRef.
+func (r *Ref) Where() rotation.Where {
+	return rotation.Where{Store: "kms", Region: r.RegionID, SecretName: r.SecretName}
+}
+
+// Store is KMS Secrets Manager, signed with each invocation's credentials.
+type Store struct {
+	b  *aliyun.Backend
+	ep aliyun.Endpoint
+}
+
+// Quota implements rotation.Store. KMS limits its OpenAPI per account and
+// region by queries per second, far above SAE's 60 a minute; its per-API
+// figures differ by edition and have changed over time, so the store paces
+// well below the lowest of them (100 a second). A throttle (Rejected.Throttling)
+// still slows the pacer down.
+func (s *Store) Quota() rotation.Quota {
+	return rotation.Quota{Calls: 100, Per: rotation.Duration{Duration: time.Second}}
+}
+
+// CheckCredentials refuses an invocation without Alibaba Cloud credentials.
+func (s *Store) CheckCredentials(c rotation.Credentials) error { return aliyun.CheckCredentials(c) }
+
+func (s *Store) client(ctx context.Context, creds rotation.Credentials, region string) (*kms.Client, error) {
+	c, err := kms.NewClientWithOptions(region, s.b.Config(), aliyun.Credential(creds))
+	if err != nil {
+		return nil, fmt.Errorf("kms: cannot build a client for region %s", region)
+	}
+	s.b.Bind(ctx, c)
+	return c, nil
+}
+
+// get is GetSecretValue of a stage or a version.
+func (s *Store) get(ctx context.Context, creds rotation.Credentials, wh rotation.Where, stage, version string) (*kms.GetSecretValueResponse, error) {
+	c, err := s.client(ctx, creds, wh.Region)
+	if err != nil {
+		return nil, err
+	}
+	req := kms.CreateGetSecretValueRequest()
+	s.b.Point(req, &req.Port, s.ep, "kms", wh.Region, false)
+	req.SecretName = wh.SecretName
+	req.VersionStage = stage
+	req.VersionId = version
+	resp := kms.CreateGetSecretValueResponse()
+	if err := c.DoAction(req, resp); err != nil {
+		return nil, notFound(s.b.Fail(ctx, "kms", "GetSecretValue", err), wh, version)
+	}
+	return resp, nil
+}
+
+// Read implements rotation.Store: the ACSCurrent version of the secret.
+func (s *Store) Read(ctx context.Context, creds rotation.Credentials, ref rotation.SecretRef) (rotation.Snapshot, error) {
+	r := ref.(*Ref)
+	resp, err := s.get(ctx, creds, r.Where(), StageCurrent, "")
+	if err != nil {
+		return nil, err
+	}
+	return snapshot{sec: r.Where(), resp: resp}, nil
+}
+
+type snapshot struct {
+	sec  rotation.Where
+	resp *kms.GetSecretValueResponse
+}
+
+// Find implements rotation.Snapshot.
+func (s snapshot) Find(rotation.SecretRef) (rotation.Secret, error) { return unwrap(s.sec, s.resp) }
+
+// unwrap checks the data type and the document; the secret's identity is
+// filled in either way, for the report.
+func unwrap(wh rotation.Where, resp *kms.GetSecretValueResponse) (rotation.Secret, error) {
+	sec := rotation.Secret{Where: wh, ID: wh.Region + "/" + wh.SecretName, Version: resp.VersionId}
+	if resp.SecretDataType != "" && resp.SecretDataType != TypeText {
+		return sec, rotation.Errorf(rotation.UnsupportedSecretType, "kms secret %q in %s holds %s data; only text secrets holding a docker config are rotated",
+			wh.SecretName, wh.Region, resp.SecretDataType)
+	}
+	doc := []byte(resp.SecretData)
+	err := dockercfg.Check(doc)
+	if err == nil && len(doc) == 0 {
+		err = errors.New("the value is empty")
+	}
+	if err != nil {
+		return sec, rotation.Errorf(rotation.CorruptSecretData, "the value of kms secret %q in %s is not a docker config JSON object: %v", wh.SecretName, wh.Region, err)
+	}
+	sec.Config = doc
+	return sec, nil
+}
+
+// Write implements rotation.Store: PutSecretValue stores the merged document
+// as a new version made here, staged ACSCurrent. KMS never changes a
+// version's value, so every write makes its own version id. The value goes
+// in the signed form body, not the URL, which proxies and access logs keep.
+func (s *Store) Write(ctx context.Context, creds rotation.Credentials, sec rotation.Secret, config []byte) (string, error) {
+	version, err := NewVersionID(time.Now())
+	if err != nil {
+		return "", err
+	}
+	c, err := s.client(ctx, creds, sec.Where.Region)
+	if err != nil {
+		return "", err
+	}
+	req := kms.CreatePutSecretValueRequest()
+	s.b.Point(req, &req.Port, s.ep, "kms", sec.Where.Region, false)
+	req.SecretName = sec.Where.SecretName
+	req.VersionId = version
+	req.SecretDataType = TypeText
+	req.VersionStages = `["` + StageCurrent + `"]`
+	req.FormParams["SecretData"] = string(config)
+	resp := kms.CreatePutSecretValueResponse()
+	if err := c.DoAction(req, resp); err != nil {
+		return "", notFound(s.b.Fail(ctx, "kms", "PutSecretValue", err), sec.Where, "")
+	}
+	return version, nil
+}
+
+// ReadBack implements rotation.Store: GetSecretValue of the version written.
+func (s *Store) ReadBack(ctx context.Context, creds rotation.Credentials, sec rotation.Secret, version string) (rotation.Secret, error) {
+	resp, err := s.get(ctx, creds, sec.Where, "", version)
+	if err != nil {
+		return rotation.Secret{}, err
+	}
+	got, err := unwrap(sec.Where, resp)
+	if err != nil && rotation.CodeOf(err) == rotation.CorruptSecretData {
+		return got, nil // verification reports the difference
+	}
+	return got, err
+}
+
+// NewVersionID makes a version id unique to one write:
+// "rotator-<UTC time>-<random hex>", within KMS's 64 characters.
+func NewVersionID(now time.Time) (string, error) {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return "", errors.New("kms PutSecretValue: cannot make a version id")
+	}
+	return "rotator-" + now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b), nil
+}
+
+// notFound gives KMS's not-found answer its report code.
+func notFound(err error, wh rotation.Where, version string) error {
+	var ce *aliyun.CallError
+	if !errors.As(err, &ce) || !ce.NotFound(notFoundCodes...) {
+		return err
+	}
+	if version != "" {
+		return rotation.Errorf(rotation.SecretNotFound, "version %q of kms secret %q in %s does not exist (%s)", version, wh.SecretName, wh.Region, ce.Error())
+	}
+	return rotation.Errorf(rotation.SecretNotFound, "kms secret %q does not exist in %s (%s)", wh.SecretName, wh.Region, ce.Error())
+}
