@@ -281,3 +281,26 @@ func BenchmarkEndlessThrottling(b *testing.B) {
 		})
 	}
 }
+
+// 100 secrets of each store beside SAE in one invocation: the store's calls
+// per secret (a read, a write and a read-back: 3) and wall seconds.
+func BenchmarkStores(b *testing.B) {
+	for _, store := range []string{"kms", "csms", "ssm"} {
+		if StoreSeeders[store] == nil {
+			continue
+		}
+		b.Run(store, func(b *testing.B) {
+			for range b.N {
+				r, err := RunStoreRotation(binary(b), store, 100)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if r.Rotated != r.Secrets {
+					b.Fatalf("%d of %d rotated: %s", r.Rotated, r.Secrets, r.FailureSample)
+				}
+				b.ReportMetric(r.CallsPerSecret(), "calls/secret")
+				b.ReportMetric(r.Wall.Seconds(), "wall-s")
+			}
+		})
+	}
+}
