@@ -81,7 +81,9 @@ type Secret struct {
 	// Rest is what the store holds beside the config (SAE: the other
 	// SecretData keys); a write keeps it and verification checks it.
 	Rest      map[string]string
-	Version   string
+	Version string
+	// Consumers are the applications that use the secret, for stores that
+	// know them (SAE's RelateApps): non-nil, even when empty, for those.
 	Consumers []App
 	// Handle is the adapter's own state for a later Write or ReadBack.
 	Handle any

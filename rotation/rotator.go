@@ -343,10 +343,10 @@ func (r *Rotator) wrote(key string, at time.Time) {
 }
 
 func appsOf(s Secret) []App {
-	if len(s.Consumers) == 0 {
+	if s.Consumers == nil {
 		return nil
 	}
-	apps := append([]App(nil), s.Consumers...)
+	apps := append(make([]App, 0, len(s.Consumers)), s.Consumers...)
 	sort.Slice(apps, func(i, j int) bool { return apps[i].AppID < apps[j].AppID })
 	return apps
 }

@@ -58,7 +58,7 @@ func (w *invocation) rotate(ctx context.Context, it item) (res Result) {
 	if res.VersionID != "" {
 		fields = append(fields, zap.String("versionId", res.VersionID))
 	}
-	if res.Where.Store == DefaultStore || res.RelateApps != nil {
+	if res.RelateApps != nil { // stores that know a secret's consumers say so, even when there are none
 		fields = append(fields, zap.Any("relateApps", res.RelateApps))
 	}
 	if res.ExpiresAt != nil {
