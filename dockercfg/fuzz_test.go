@@ -202,3 +202,42 @@ func FuzzNormalizeHost(f *testing.F) {
 }
 
 func isASCIIUpper(r rune) bool { return 'A' <= r && r <= 'Z' }
+
+// FuzzMergeJSON checks the document format that KMS, CSMS and SSM hold (the
+// docker config JSON itself) against the base64 format SAE holds: the same
+// verdicts and the same result bytes, for every input.
+func FuzzMergeJSON(f *testing.F) {
+	f.Add([]byte(""), "registry.example.com", "user", "pass")
+	f.Add([]byte(realistic), "HTTPS://Registry.Example.com/", newUser, newPass)
+	f.Add([]byte(`{"auths":{"a":{},"b":"x"}}`), "a", "u", "p")
+	f.Add([]byte(`[1,2]`), "a", "u", "p")
+	f.Add([]byte(` {"auths":{}} `), "a", "u", "p")
+	f.Fuzz(func(t *testing.T, doc []byte, host, username, password string) {
+		hosts := strings.Split(host, ",")
+		cred := Credential{Username: username, Password: password}
+		viaJSON, jsonErr := MergeJSON(doc, hosts, cred)
+		viaBase64, b64Err := Merge(base64.StdEncoding.EncodeToString(doc), hosts, cred)
+		if (jsonErr == nil) != (b64Err == nil) {
+			t.Fatalf("MergeJSON error %v, Merge error %v", jsonErr, b64Err)
+		}
+		if jsonErr != nil {
+			checkMessage(t, jsonErr)
+			if errors.Is(jsonErr, ErrCorrupt) != errors.Is(b64Err, ErrCorrupt) {
+				t.Fatalf("different verdicts: %v / %v", jsonErr, b64Err)
+			}
+			if errors.Is(jsonErr, ErrCorrupt) && Check(doc) == nil {
+				t.Fatalf("MergeJSON says corrupt, Check does not: %v", jsonErr)
+			}
+			return
+		}
+		if base64.StdEncoding.EncodeToString(viaJSON) != viaBase64 {
+			t.Fatal("MergeJSON and Merge disagree on the result")
+		}
+		if err := Check(doc); err != nil {
+			t.Fatalf("MergeJSON accepted what Check refuses: %v", err)
+		}
+		if eq, err := EquivalentJSON(viaJSON, viaJSON); err != nil || !eq {
+			t.Fatalf("EquivalentJSON(x, x) = %v, %v", eq, err)
+		}
+	})
+}
