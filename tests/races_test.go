@@ -34,7 +34,10 @@ func TestOverlappingInvocationsSerialisePerSecret(t *testing.T) {
 		refs = append(refs, byID(nsProd, w.secret(nsProd, fmt.Sprintf("pull-%d", i), map[string]auth{}, nil)))
 	}
 	w.emu.SetFault("sae", emulator.Fault{Latency: 30 * time.Millisecond})
-	f := w.start(config(target("prod-pull", refs...)))
+	// A tight quota, the same for the account and the function: one pacer
+	// stays under it, three would not (their bursts and rates add up).
+	w.emu.SetQuota(12, time.Second)
+	f := w.start(strings.Replace(config(target("prod-pull", refs...)), `"calls":60`, `"calls":12`, 1))
 	cloudEvent := `{"specversion":"1.0","id":"e1","source":"acs.cr","type":"cr:Artifact:PushCompleted","data":{"InstanceId":"` + instanceID + `"}}`
 	events := []string{timerEvent(""), cloudEvent, `{"action":"rotate","reason":"overlap test"}`}
 	var wg sync.WaitGroup
@@ -62,6 +65,14 @@ func TestOverlappingInvocationsSerialisePerSecret(t *testing.T) {
 	wg.Wait()
 
 	calls := w.emu.Calls()
+	// One pacer for the instance: three invocations at once stay under the
+	// account's quota together (each with its own pacer, their bursts and
+	// rates would add up past it).
+	for _, c := range calls {
+		if strings.HasPrefix(c.Code, "Throttling") {
+			t.Errorf("%s by %s was throttled: the overlapping invocations did not share one pacer", c.Action, c.AccessKeyID)
+		}
+	}
 	for _, ref := range refs {
 		var r struct {
 			NamespaceID string `json:"namespaceId"`
