@@ -112,7 +112,7 @@ func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th
 		w.log.Warn("API call failed, retrying", zap.String("api", api), zap.Int("attempt", attempt),
 			zap.String("code", ae.ErrorCode()), zap.Int("httpStatus", ae.HTTPStatus()), zap.String("reason", w.redact.clean(ae.Error())),
 			zap.Duration("wait", max(wait, nextWait(ln, maxPause))))
-		if err := sleep(ctx, wait); err != nil {
+		if err := pacer.Sleep(ctx, wait); err != nil {
 			return w.deadline(api, err)
 		}
 	}
@@ -136,24 +136,6 @@ func newBackoff() *backoff.ExponentialBackOff {
 	b.MaxElapsedTime = 0 // the retry counts and the deadline bound it
 	b.Reset()
 	return b
-}
-
-// sleep waits d, or refuses at once when d would end past ctx's deadline.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Now().Add(d).After(dl) {
-		return pacer.ErrNoTime
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // deadline words a call that the invocation's deadline stopped.

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sae-secret-rotator/rotator/dockercfg"
+	"github.com/sae-secret-rotator/rotator/internal/pacer"
 )
 
 // invocation is the state of one Run: the reads and the tokens it shares
@@ -285,7 +286,7 @@ func (w *invocation) verify(ctx context.Context, st *storeRT, want Secret, versi
 	var mismatch string
 	for i, d := range verifyDelays {
 		if d > 0 {
-			if err := sleep(ctx, d); err != nil {
+			if err := pacer.Sleep(ctx, d); err != nil {
 				return Secret{}, errorf(DeadlineExceeded, "written, but the deadline came before the read-back confirmed it (%s)", mismatch)
 			}
 		}

@@ -95,6 +95,12 @@ func (p *Pacer) pause(ctx context.Context, maxPause time.Duration) error {
 	if maxPause > 0 {
 		d = min(d, maxPause)
 	}
+	return Sleep(ctx, d)
+}
+
+// Sleep waits d, or refuses at once (ErrNoTime) when d would end past
+// ctx's deadline: a wait that cannot end in time is not worth starting.
+func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
