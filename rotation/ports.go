@@ -80,7 +80,7 @@ type Secret struct {
 	Config []byte
 	// Rest is what the store holds beside the config (SAE: the other
 	// SecretData keys); a write keeps it and verification checks it.
-	Rest      map[string]string
+	Rest    map[string]string
 	Version string
 	// Consumers are the applications that use the secret, for stores that
 	// know them (SAE's RelateApps): non-nil, even when empty, for those.
