@@ -282,17 +282,12 @@ func decodeSource(raw json.RawMessage, at string, cat Catalog) (SourceSpec, erro
 		return SourceSpec{}, err
 	}
 	spec := SourceSpec{Type: vals[0], LoginCheck: vals[1]}
-	var names []string
-	for _, k := range cat.Sources {
-		names = append(names, k.Name())
-		if k.Name() == spec.Type {
-			spec.kind = k
-		}
-	}
+	kind, names, found := lookup(cat.Sources, spec.Type)
+	spec.kind = kind
 	switch {
 	case spec.Type == "":
 		return spec, fmt.Errorf("%s.type: is required (one of %s)", at, quoted(names))
-	case spec.kind == nil:
+	case !found:
 		return spec, fmt.Errorf("%s.type: %q is not a known source type (one of %s)", at, spec.Type, quoted(names))
 	}
 	switch spec.LoginCheck {
@@ -321,14 +316,9 @@ func decodeSecret(raw json.RawMessage, at string, cat Catalog) (SecretSpec, erro
 	if spec.Store == "" {
 		spec.Store = DefaultStore
 	}
-	var names []string
-	for _, k := range cat.Stores {
-		names = append(names, k.Name())
-		if k.Name() == spec.Store {
-			spec.kind = k
-		}
-	}
-	if spec.kind == nil {
+	kind, names, found := lookup(cat.Stores, spec.Store)
+	spec.kind = kind
+	if !found {
 		return spec, fmt.Errorf("%s.store: %q is not a known store (one of %s)", at, spec.Store, quoted(names))
 	}
 	spec.Ref = spec.kind.NewRef()
@@ -339,6 +329,17 @@ func decodeSecret(raw json.RawMessage, at string, cat Catalog) (SecretSpec, erro
 		return spec, fmt.Errorf("%s: %v", at, err)
 	}
 	return spec, nil
+}
+
+// lookup finds a kind by name, and lists the names for an error.
+func lookup[K interface{ Name() string }](kinds []K, name string) (kind K, names []string, found bool) {
+	for _, k := range kinds {
+		names = append(names, k.Name())
+		if k.Name() == name {
+			kind, found = k, true
+		}
+	}
+	return kind, names, found
 }
 
 // decodeEntry checks an entry's keys against the kind's type, then fills it.
