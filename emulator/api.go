@@ -70,6 +70,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveRuntime(w, r)
 	case strings.HasPrefix(r.URL.Path, "/pop/"):
 		s.serveAPI(w, r, "sae")
+	case r.URL.Path == personalTokensPath:
+		s.serveAPI(w, r, "cr") // ACR Personal Edition, ROA (personal.go)
 	case isRegistryPath(r.URL.Path):
 		s.serveRegistry(w, r)
 	case r.URL.Path == "/":
@@ -87,14 +89,17 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, product string
 	}
 	q := &apiRequest{w: w, r: r, product: product, body: body, reqID: newRequestID()}
 	var ak, token string
-	if product == "sae" {
+	if q.roa() {
 		q.params = r.URL.Query()
-		q.action = saeAction(r)
+		q.action = roaAction(r)
 		ak, _ = parseROAAuthorization(r.Header.Get("Authorization"))
 		token = r.Header.Get("x-acs-security-token")
 	} else {
 		q.params = rpcParams(r, body)
 		q.action = q.params.Get("Action")
+		if q.params.Get("Version") == stsVersion {
+			product, q.product = "sts", "sts" // RPC requests are told apart by Version (sts.go)
+		}
 		ak = q.params.Get("AccessKeyId")
 		token = q.params.Get("SecurityToken")
 	}
@@ -133,6 +138,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, product string
 	}
 	if product == "sae" {
 		s.serveSAE(q)
+	} else if product == "sts" {
+		s.serveSTS(q)
 	} else {
 		s.serveCR(q)
 	}
@@ -216,7 +223,7 @@ func (s *Server) consumeFault(action, product string) *apiError {
 			if status == 0 {
 				status = 500
 			}
-			if product == "cr" {
+			if product != "sae" {
 				return errf(status, "InternalError", "The request processing has failed due to some unknown error.")
 			}
 			if status == 500 {

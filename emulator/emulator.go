@@ -5,6 +5,9 @@
 //     UpdateSecret, ListSecrets, CreateSecret under /pop/v1/sam/secret/...;
 //   - ACR Enterprise Edition (product cr, version 2018-12-01, RPC style):
 //     GetAuthorizationToken, ListInstanceEndpoint;
+//   - ACR Personal Edition (product cr, version 2016-06-07, ROA style):
+//     GetAuthorizationToken (GET /tokens);
+//   - STS (version 2015-04-01, RPC style): AssumeRole of roles added with AddRole;
 //   - the Function Compute runtime API (/2020-11-11/runtime/invocation/...)
 //     as polled by github.com/aliyun/fc-runtime-go-sdk.
 //
@@ -37,7 +40,12 @@ import (
 
 // Credential is an access key the emulator accepts as a signer. A credential
 // registered with a SecurityToken (STS) must present exactly that token.
-type Credential struct{ AccessKeyID, AccessKeySecret, SecurityToken string }
+// From Expires on (when set) it is refused with InvalidSecurityToken.Expired,
+// and the registry tokens it mints expire no later.
+type Credential struct {
+	AccessKeyID, AccessKeySecret, SecurityToken string
+	Expires                                     time.Time
+}
 
 // DefaultCredential is accepted when Options.Credentials is empty.
 var DefaultCredential = Credential{AccessKeyID: "LTAIemulatorKey", AccessKeySecret: "emulator-secret-not-real"}
@@ -86,7 +94,7 @@ type Token struct {
 // Call is one SAE or ACR request as the emulator saw it.
 type Call struct {
 	Time    time.Time
-	Product string // "sae" | "cr" (FC runtime API calls are NOT recorded here)
+	Product string // "sae" | "cr" | "sts" (FC runtime API calls are NOT recorded here)
 	Action  string // DescribeSecret, UpdateSecret, ListSecrets, CreateSecret, GetAuthorizationToken, ListInstanceEndpoint
 	Method  string
 	Path    string
@@ -161,6 +169,7 @@ type Server struct {
 	admitted   []time.Time // quota: times of admitted SAE calls inside the window
 	nonces     map[string]time.Time
 	registry   registryState // registry.go
+	sts        stsState      // sts.go
 
 	closing   chan struct{}
 	handlers  sync.WaitGroup

@@ -12,6 +12,6 @@ import (
 func Kinds() rotation.Catalog {
 	return rotation.Catalog{
 		Stores:  []rotation.StoreKind{sae.Kind{}},
-		Sources: []rotation.SourceKind{acr.EEKind{}},
+		Sources: []rotation.SourceKind{acr.EEKind{}, acr.PersonalKind{}},
 	}
 }
