@@ -113,6 +113,13 @@ func (r *roles) credentials(ctx context.Context, caller rotation.Credentials, ro
 	// Sessions are global: region only picks the STS endpoint of the first.
 	key := role + "\x00" + caller.AccessKeyID
 	r.mu.Lock()
+	// In FC the caller's AccessKeyId changes as FC renews the function
+	// role's session: forget sessions long expired, unused since.
+	for k, old := range r.sessions {
+		if !old.expires.IsZero() && time.Since(old.expires) > time.Hour {
+			delete(r.sessions, k)
+		}
+	}
 	s := r.sessions[key]
 	if s == nil {
 		s = &session{}
