@@ -71,6 +71,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveRuntime(w, r)
 	case strings.HasPrefix(r.URL.Path, "/pop/"):
 		s.serveAPI(w, r, "sae")
+	case r.URL.Path == personalTokensPath:
+		s.serveAPI(w, r, "cr") // ACR Personal Edition, ROA (personal.go)
 	case isRegistryPath(r.URL.Path):
 		s.serveRegistry(w, r)
 	case r.URL.Path == "/":
@@ -88,16 +90,19 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, product string
 	}
 	q := &apiRequest{w: w, r: r, product: product, body: body, reqID: newRequestID()}
 	var ak, token string
-	if product == "sae" {
+	if q.roa() {
 		q.params = r.URL.Query()
-		q.action = saeAction(r)
+		q.action = roaAction(r)
 		ak, _ = parseROAAuthorization(r.Header.Get("Authorization"))
 		token = r.Header.Get("x-acs-security-token")
 	} else {
 		q.params = rpcParams(r, body)
 		q.action = q.params.Get("Action")
-		if q.params.Get("Version") == kmsVersion {
+		switch q.params.Get("Version") { // RPC requests are told apart by Version
+		case kmsVersion:
 			product, q.product = "kms", "kms"
+		case stsVersion:
+			product, q.product = "sts", "sts"
 		}
 		ak = q.params.Get("AccessKeyId")
 		token = q.params.Get("SecurityToken")
@@ -143,6 +148,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, product string
 		s.serveSAE(q)
 	} else if product == "kms" {
 		s.serveKMS(q)
+	} else if product == "sts" {
+		s.serveSTS(q)
 	} else {
 		s.serveCR(q)
 	}
@@ -232,7 +239,7 @@ func (s *Server) consumeFault(action, product string) *apiError {
 			if product == "kms" {
 				return kmsFailure(status)
 			}
-			if product == "cr" {
+			if product != "sae" {
 				return errf(status, "InternalError", "The request processing has failed due to some unknown error.")
 			}
 			if status == 500 {

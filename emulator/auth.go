@@ -146,7 +146,7 @@ func percentEncode(s string) string {
 // the request parameters, secret data included).
 func (s *Server) authenticate(q *apiRequest) *apiError {
 	var ak, sig, token, stringToSign, secretSuffix string
-	if q.product == "sae" {
+	if q.roa() {
 		auth := q.r.Header.Get("Authorization")
 		if auth == "" {
 			return errf(400, "MissingAuthorization", "Authorization is mandatory for this action.")
@@ -198,7 +198,10 @@ func (s *Server) authenticate(q *apiRequest) *apiError {
 		}
 		return errf(400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken mismatch with the AccessKey.")
 	}
-	if q.product != "sae" { // RPC: cr, kms
+	if !cred.Expires.IsZero() && !time.Now().Before(cred.Expires) {
+		return errf(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
+	}
+	if !q.roa() {
 		if nonce := q.params.Get("SignatureNonce"); nonce != "" {
 			s.mu.Lock()
 			defer s.mu.Unlock()

@@ -3,7 +3,6 @@ package emulator
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"time"
 )
 
 // ACR Enterprise Edition, product cr, version 2018-12-01, RPC style.
@@ -11,6 +10,10 @@ import (
 const tempUsername = "cr_temp_user"
 
 func (s *Server) serveCR(q *apiRequest) {
+	if q.roa() {
+		s.servePersonal(q) // Personal Edition (personal.go)
+		return
+	}
 	switch q.action {
 	case "GetAuthorizationToken", "ListInstanceEndpoint":
 	case "":
@@ -50,7 +53,7 @@ func (s *Server) getAuthorizationToken(q *apiRequest, in Instance) {
 		InstanceID:  in.ID,
 		Username:    tempUsername,
 		Password:    base64.RawURLEncoding.EncodeToString(b),
-		ExpiresAt:   time.Now().Add(in.TokenTTL).Truncate(time.Millisecond),
+		ExpiresAt:   s.tokenExpiry(q, in.TokenTTL),
 		AccessKeyID: q.call.AccessKeyID,
 	}
 	s.mu.Lock()

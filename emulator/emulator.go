@@ -7,6 +7,9 @@
 //     GetAuthorizationToken, ListInstanceEndpoint;
 //   - KMS Secrets Manager (product kms, version 2016-01-20, RPC style):
 //     GetSecretValue, PutSecretValue (kms.go);
+//   - ACR Personal Edition (product cr, version 2016-06-07, ROA style):
+//     GetAuthorizationToken (GET /tokens);
+//   - STS (version 2015-04-01, RPC style): AssumeRole of roles added with AddRole;
 //   - the Function Compute runtime API (/2020-11-11/runtime/invocation/...)
 //     as polled by github.com/aliyun/fc-runtime-go-sdk.
 //
@@ -39,7 +42,12 @@ import (
 
 // Credential is an access key the emulator accepts as a signer. A credential
 // registered with a SecurityToken (STS) must present exactly that token.
-type Credential struct{ AccessKeyID, AccessKeySecret, SecurityToken string }
+// From Expires on (when set) it is refused with InvalidSecurityToken.Expired,
+// and the registry tokens it mints expire no later.
+type Credential struct {
+	AccessKeyID, AccessKeySecret, SecurityToken string
+	Expires                                     time.Time
+}
 
 // DefaultCredential is accepted when Options.Credentials is empty.
 var DefaultCredential = Credential{AccessKeyID: "LTAIemulatorKey", AccessKeySecret: "emulator-secret-not-real"}
@@ -88,7 +96,7 @@ type Token struct {
 // Call is one SAE or ACR request as the emulator saw it.
 type Call struct {
 	Time    time.Time
-	Product string // "sae" | "cr" | "kms" (FC runtime API calls are NOT recorded here)
+	Product string // "sae" | "cr" | "kms" | "sts" | "registry" (FC runtime API calls are NOT recorded here)
 	Action  string // DescribeSecret, UpdateSecret, ListSecrets, CreateSecret, GetAuthorizationToken, ListInstanceEndpoint
 	Method  string
 	Path    string
@@ -167,6 +175,7 @@ type Server struct {
 	admitted   []time.Time // quota: times of admitted SAE calls inside the window
 	nonces     map[string]time.Time
 	registry   registryState // registry.go
+	sts        stsState      // sts.go
 
 	kms     map[string]*kmsSecret // kms.go: KMS secrets by region/name
 	kmsEcho bool                  // kms.go: SetKMSEcho

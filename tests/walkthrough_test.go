@@ -45,14 +45,18 @@ func TestREADMEWalkthrough(t *testing.T) {
 		t.Fatalf("go build ./cmd/emulator: %v\n%s", err, out)
 	}
 	addr := freeAddr(t)
-	printed := startCmdEmulator(t, emuBin, addr)
-
 	var exports []string
 	for _, s := range steps {
 		if strings.HasPrefix(s, "export ") {
 			exports = append(exports, strings.ReplaceAll(s, walkthroughAddr, addr))
 		}
 	}
+	// examples/rotator.yaml: the EE instance (minting with an assumed role)
+	// for the two acr-pull SAE secrets and the KMS one, Personal Edition for
+	// personal-pull.
+	want := map[string]string{"cn-hangzhou:prod/acr-pull": "demo-pull", "cn-hangzhou:staging/acr-pull": "demo-pull",
+		"kms:cn-hangzhou/acr-pull": "demo-pull", "cn-hangzhou:prod/personal-pull": "personal-pull"}
+	printed := startCmdEmulator(t, emuBin, addr, len(exports), 3)
 	if want, got := strings.Join(exports, "\n"), strings.Join(printed, "\n"); want != got {
 		mask := strings.NewReplacer(emulator.DefaultCredential.AccessKeySecret, "[secret]")
 		t.Errorf("the walkthrough exports\n%s\nbut cmd/emulator printed\n%s", mask.Replace(want), mask.Replace(got))
@@ -67,17 +71,21 @@ func TestREADMEWalkthrough(t *testing.T) {
 	results := runWalkthrough(t, work, steps, addr)
 
 	plan := stepResult(t, results, "./main -event examples/plan.json")
-	if rep := plan.report(t); plan.exit != 0 || !rep.DryRun || rep.Planned != 3 || rep.Rotated != 0 || rep.Failed != 0 {
-		t.Errorf("plan: exit %d, report %s; want exit 0, a dry run with 3 planned", plan.exit, plan.out)
+	if rep := plan.report(t); plan.exit != 0 || !rep.DryRun || rep.Planned != len(want) || rep.Rotated != 0 || rep.Failed != 0 {
+		t.Errorf("plan: exit %d, report %s; want exit 0, a dry run with %d planned", plan.exit, plan.out, len(want))
 	}
 	rotate := stepResult(t, results, "./main -event examples/rotate.json")
 	rep := rotate.report(t)
-	if rotate.exit != 0 || rep.Rotated != 3 || rep.Failed != 0 || len(rep.Results) != 3 {
-		t.Errorf("rotate: exit %d, report %s; want exit 0 and 3 secrets rotated (two SAE, one KMS)", rotate.exit, rotate.out)
+	if rotate.exit != 0 || rep.Rotated != len(want) || rep.Failed != 0 || len(rep.Results) != len(want) {
+		t.Errorf("rotate: exit %d, report %s; want exit 0 and %d secrets rotated", rotate.exit, rotate.out, len(want))
 	}
 	for _, r := range rep.Results {
-		if r.Status != rotation.StatusRotated || r.SecretName != "acr-pull" {
-			t.Errorf("rotate: %s %s %s, want acr-pull rotated", r.NamespaceID, r.SecretName, r.Status)
+		key := r.NamespaceID + "/" + r.SecretName
+		if r.Store != "sae" {
+			key = r.Store + ":" + r.Region + "/" + r.SecretName
+		}
+		if r.Status != rotation.StatusRotated || want[key] != r.Target {
+			t.Errorf("rotate: %s %s/%s %s, want one of %v rotated", r.Target, r.NamespaceID, r.SecretName, r.Status, want)
 		}
 	}
 	if echo := stepResult(t, results, "echo $?"); strings.TrimSpace(echo.out) != "0" {
@@ -119,8 +127,10 @@ func freeAddr(t *testing.T) string {
 }
 
 // startCmdEmulator runs cmd/emulator on addr until the test ends (then
-// interrupts it, as Ctrl-C would) and returns the export lines it printed.
-func startCmdEmulator(t *testing.T, bin, addr string) []string {
+// interrupts it, as Ctrl-C would) and returns the export lines it printed
+// (it waits for exports of them); it must have answered writes UpdateSecret
+// calls by then.
+func startCmdEmulator(t *testing.T, bin, addr string, exports, writes int) []string {
 	t.Helper()
 	cmd := exec.Command(bin, "-listen", addr)
 	cmd.Env = fnbuild.CleanEnv()
@@ -155,8 +165,8 @@ func startCmdEmulator(t *testing.T, bin, addr string) []string {
 			t.Error("cmd/emulator ignored an interrupt")
 		}
 		// It logs every call it answered: the rotation's writes among them.
-		if n := strings.Count(string(stderr.Bytes()), "sae UpdateSecret by "+emulator.DefaultCredential.AccessKeyID+" -> 200"); n != 2 {
-			t.Errorf("cmd/emulator logged %d answered UpdateSecret calls, want 2", n)
+		if n := strings.Count(string(stderr.Bytes()), "sae UpdateSecret by "+emulator.DefaultCredential.AccessKeyID+" -> 200"); n != writes {
+			t.Errorf("cmd/emulator logged %d answered UpdateSecret calls, want %d", n, writes)
 		}
 		if n := strings.Count(string(stderr.Bytes()), "kms PutSecretValue by "+emulator.DefaultCredential.AccessKeyID+" -> 200"); n != 1 {
 			t.Errorf("cmd/emulator logged %d answered PutSecretValue calls, want 1", n)

@@ -1,5 +1,6 @@
 // Command demo runs one full rotation locally: it starts the bundled
-// emulator of SAE, ACR EE, KMS and the FC runtime API, builds the function, runs
+// emulator of SAE, ACR (Enterprise and Personal Edition), STS, KMS and the
+// FC runtime API, builds the function, runs
 // it under the emulated runtime, sends a timer event and prints the
 // function's logs and its report. No cloud account is needed.
 package main
@@ -46,12 +47,19 @@ func entry(user, pass string) map[string]string {
 	return map[string]string{"username": user, "password": pass, "auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
 }
 
+// minter is the role the EE source mints with: its fresh session makes
+// the token live its hour, where the function's own credentials (passed
+// here with fifteen minutes left) would cut it short.
+const minter = "acs:ram::1234567890123456:role/acr-token-minter"
+
 func run() error {
+	sts.Expires = time.Now().Add(15 * time.Minute)
 	emu, err := emulator.Start(emulator.Options{Credentials: []emulator.Credential{sts}})
 	if err != nil {
 		return err
 	}
 	defer emu.Close()
+	emu.AddRole(minter, sts.AccessKeyID)                                        // the minting role trusts the function's role
 	emu.AddInstance(emulator.Instance{ID: "cri-demo", RegionID: "cn-hangzhou"}) // public and VPC endpoints
 	prod, err := emu.CreateSecret(emulator.Secret{NamespaceID: "cn-hangzhou:prod", Name: "acr-pull", Type: "kubernetes.io/dockerconfigjson",
 		Data: map[string]string{".dockerconfigjson": dockerConfig(map[string]map[string]string{
@@ -70,10 +78,20 @@ func run() error {
 	// A KMS secret holds the docker config document itself, not base64.
 	kmsValue, _ := base64.StdEncoding.DecodeString(dockerConfig(map[string]map[string]string{"docker.io": entry("team", "docker-hub-password")}, nil))
 	emu.CreateKMSSecret("cn-hangzhou", "acr-pull", string(kmsValue), false)
+	if _, err := emu.CreateSecret(emulator.Secret{NamespaceID: "cn-hangzhou:prod", Name: "personal-pull", Type: "kubernetes.io/dockerconfigjson",
+		Data: map[string]string{".dockerconfigjson": dockerConfig(map[string]map[string]string{}, nil)}}); err != nil {
+		return err
+	}
+	// Two sources: ACR EE minting with an assumed role (its token lives an
+	// hour) for SAE and KMS secrets, and ACR Personal Edition minting with
+	// the function's own credentials (its token dies with them: flagged
+	// expiresBeforeNextRun).
 	config := fmt.Sprintf(`{"schedule":{"interval":"20m"},"targets":[{"name":"prod-pull",
- "source":{"type":"acr-ee","instanceId":"cri-demo","regionId":"cn-hangzhou"},
+ "source":{"type":"acr-ee","instanceId":"cri-demo","regionId":"cn-hangzhou","assumeRole":%q},
  "secrets":[{"namespaceId":"cn-hangzhou:prod","secretId":%d},{"namespaceId":"cn-hangzhou:staging","secretName":"acr-pull"},
-  {"store":"kms","regionId":"cn-hangzhou","secretName":"acr-pull"}]}]}`, prod)
+  {"store":"kms","regionId":"cn-hangzhou","secretName":"acr-pull"}]},
+ {"name":"personal-pull","source":{"type":"acr-personal","regionId":"cn-hangzhou"},
+ "secrets":[{"namespaceId":"cn-hangzhou:prod","secretName":"personal-pull"}]}]}`, minter, prod)
 
 	dir, err := os.MkdirTemp("", "rotator-demo")
 	if err != nil {
@@ -93,7 +111,8 @@ func run() error {
 	step("starting it under the emulated FC runtime API at %s", emu.RuntimeAPI())
 	fn := exec.Command(bin)
 	fn.Env = append(os.Environ(), "FC_RUNTIME_API="+emu.RuntimeAPI(), "ROTATOR_CONFIG="+config,
-		"ROTATOR_SAE_ENDPOINT="+emu.URL(), "ROTATOR_CR_ENDPOINT="+emu.URL(), "ROTATOR_REGISTRY_ENDPOINT="+emu.URL(), "ROTATOR_KMS_ENDPOINT="+emu.URL())
+		"ROTATOR_SAE_ENDPOINT="+emu.URL(), "ROTATOR_CR_ENDPOINT="+emu.URL(), "ROTATOR_REGISTRY_ENDPOINT="+emu.URL(),
+		"ROTATOR_KMS_ENDPOINT="+emu.URL(), "ROTATOR_STS_ENDPOINT="+emu.URL())
 	fn.Stdout, fn.Stderr = prefixed("  fn| "), prefixed("  fn| ")
 	if err := fn.Start(); err != nil {
 		return err
@@ -122,7 +141,7 @@ func run() error {
 	step("the report (the invocation's result):")
 	fmt.Println(pretty.String())
 
-	step("API calls the function made:")
+	step("API calls the function made (by signer: the function's role, or the minting role's session):")
 	for _, c := range emu.Calls() {
 		fmt.Fprintf(os.Stdout, "  %-4s %-22s %s %s\n", c.Product, c.Action, statusText(c.Status, c.Code), c.AccessKeyID)
 	}

@@ -1,5 +1,5 @@
-// Command emulator serves the bundled emulator of SAE, ACR Enterprise
-// Edition and KMS Secrets Manager on a fixed local address, seeded to match examples/rotator.yaml,
+// Command emulator serves the bundled emulator of SAE, ACR (Enterprise and
+// Personal Edition), STS, KMS Secrets Manager and a registry on a fixed local address, seeded to match examples/rotator.yaml,
 // so that the command line can be tried without a cloud account (README,
 // "The command line"). It prints the environment to paste into another
 // shell, logs every API call it answers on stderr, and serves until
@@ -34,7 +34,7 @@ var key = emulator.DefaultCredential
 
 // seeds fill the emulator, one function per emulated service: a new
 // service adds its own.
-var seeds = []func(*emulator.Server) error{seedACR, seedSAE, seedKMS}
+var seeds = []func(*emulator.Server) error{seedACR, seedSAE, seedKMS, seedSources}
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18080", "`ADDR` to listen on; keep it on loopback, where the rotator allows plain HTTP")
@@ -63,6 +63,7 @@ func run(listen string, logger *log.Logger) error {
 		{"ROTATOR_CR_ENDPOINT", emu.URL()},
 		{"ROTATOR_REGISTRY_ENDPOINT", emu.URL()},
 		{"ROTATOR_KMS_ENDPOINT", emu.URL()},
+		{"ROTATOR_STS_ENDPOINT", emu.URL()},
 		{"ALIBABA_CLOUD_ACCESS_KEY_ID", key.AccessKeyID},
 		{"ALIBABA_CLOUD_ACCESS_KEY_SECRET", key.AccessKeySecret},
 		{"ROTATOR_CONFIG_FILE", "examples/rotator.yaml"},
@@ -70,7 +71,7 @@ func run(listen string, logger *log.Logger) error {
 		fmt.Printf("export %s=%s\n", kv[0], kv[1])
 	}
 	fmt.Println("# ready: paste the lines above into another shell")
-	logger.Printf("emulator: SAE, ACR EE and KMS at %s; Ctrl-C stops it", emu.URL())
+	logger.Printf("emulator: SAE, ACR, STS, KMS and a registry at %s; Ctrl-C stops it", emu.URL())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -126,4 +127,18 @@ func dockerConfig(auths map[string]map[string]string) string {
 
 func login(user, pass string) map[string]string {
 	return map[string]string{"username": user, "password": pass, "auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
+}
+
+// minterRole is the role examples/rotator.yaml mints the EE token with.
+const minterRole = "acs:ram::1234567890123456:role/acr-token-minter"
+
+// seedSources adds what the other credential sources need: the minting role
+// (trusting the command line's key) and a secret for the Personal Edition
+// target (ACR Personal Edition itself needs no seeding).
+func seedSources(emu *emulator.Server) error {
+	emu.AddRole(minterRole, key.AccessKeyID)
+	_, err := emu.CreateSecret(emulator.Secret{NamespaceID: nsProd, Name: "personal-pull", Type: dockerType,
+		Data:       map[string]string{".dockerconfigjson": dockerConfig(map[string]map[string]string{})},
+		RelateApps: []emulator.App{{AppID: "9b40-prod-batch", AppName: "prod-batch"}}})
+	return err
 }

@@ -13,6 +13,6 @@ import (
 func Kinds() rotation.Catalog {
 	return rotation.Catalog{
 		Stores:  []rotation.StoreKind{sae.Kind{}, kms.Kind{}},
-		Sources: []rotation.SourceKind{acr.EEKind{}},
+		Sources: []rotation.SourceKind{acr.EEKind{}, acr.PersonalKind{}},
 	}
 }

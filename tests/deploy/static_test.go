@@ -225,6 +225,11 @@ func TestTemplateReferencesResolve(t *testing.T) {
 			}
 		}
 	}
+	for name, r := range tpl.resources {
+		if c, ok := r["Condition"]; ok && conditions[fmt.Sprint(c)] == nil {
+			t.Errorf("template.yaml %s: Condition %v names no condition", name, c)
+		}
+	}
 	walk("Outputs", tpl.raw["Outputs"])
 	walk("Conditions", conditions)
 	outputs, _ := tpl.raw["Outputs"].(map[string]any)
@@ -763,5 +768,67 @@ func checkKMSResource(t *testing.T, what string, doc any) {
 	}
 	if !found {
 		t.Errorf("%s: no statement grants the kms actions", what)
+	}
+}
+
+// TestMintingRolePolicies checks the optional minting role: the function's
+// role may assume it only when the template is given one (sts:AssumeRole on
+// that ARN and nothing else), the role trusts the function's role only, and
+// holds only cr:GetAuthorizationToken.
+func TestMintingRolePolicies(t *testing.T) {
+	tpl := loadTemplate(t)
+	if d, ok := tpl.paramDefault(t, "MintingRoleArn"); !ok || d != "" {
+		t.Errorf("template.yaml: MintingRoleArn defaults to %v, want '' (no minting role, no sts:AssumeRole)", d)
+	}
+	roleName, _ := tpl.one(t, "ALIYUN::RAM::Role")
+	conditions, _ := tpl.raw["Conditions"].(map[string]any)
+	found := 0
+	for _, name := range tpl.ofType("ALIYUN::RAM::ManagedPolicy") {
+		cond, ok := tpl.resources[name]["Condition"]
+		if !ok {
+			continue
+		}
+		found++
+		expr, _ := json.Marshal(conditions[fmt.Sprint(cond)])
+		if !strings.Contains(string(expr), `{"Ref":"MintingRoleArn"}`) || !strings.Contains(string(expr), "Fn::Not") {
+			t.Errorf("template.yaml %s: Condition %v does not test that MintingRoleArn is set: %s", name, cond, expr)
+		}
+		p := tpl.props(t, name)
+		if b, _ := json.Marshal(p["Roles"]); !strings.Contains(string(b), `"`+roleName+`"`) {
+			t.Errorf("template.yaml %s: not attached to the function's role", name)
+		}
+		doc := mustGet(t, name, p, "PolicyDocument")
+		if a := policyActions(t, name, doc); len(a) != 1 || a[0] != "sts:AssumeRole" {
+			t.Errorf("template.yaml %s: grants %v, want only sts:AssumeRole", name, a)
+		}
+		for _, st := range mustMap(t, name, doc)["Statement"].([]any) {
+			if b, _ := json.Marshal(mustMap(t, name, st)["Resource"]); string(b) != `{"Ref":"MintingRoleArn"}` {
+				t.Errorf("template.yaml %s: Resource %s, want the MintingRoleArn parameter", name, b)
+			}
+		}
+	}
+	if found != 1 {
+		t.Errorf("template.yaml: %d conditional policies, want the one minting policy", found)
+	}
+
+	s := loadSYAML(t)
+	mint := readJSON(t, repoPath("deploy", "ram-minting-role-policy.json"))
+	if a := policyActions(t, "deploy/ram-minting-role-policy.json", mint); len(a) != 1 || a[0] != "cr:GetAuthorizationToken" {
+		t.Errorf("deploy/ram-minting-role-policy.json grants %v, want only cr:GetAuthorizationToken", a)
+	}
+	if b, _ := json.Marshal(mint); !strings.Contains(string(b), "instance/"+s.varString(t, "instanceId")) {
+		t.Errorf("deploy/ram-minting-role-policy.json: no resource for s.yaml's instanceId")
+	}
+	trust := readJSON(t, repoPath("deploy", "ram-minting-trust-policy.json"))
+	stmts, _ := trust["Statement"].([]any)
+	if len(stmts) != 1 {
+		t.Fatalf("deploy/ram-minting-trust-policy.json: %d statements, want 1", len(stmts))
+	}
+	st := mustMap(t, "trust", stmts[0])
+	principal, _ := json.Marshal(st["Principal"])
+	want, _ := json.Marshal(map[string]any{"RAM": []string{s.varString(t, "role")}})
+	if st["Effect"] != "Allow" || st["Action"] != "sts:AssumeRole" || string(principal) != string(want) {
+		t.Errorf("deploy/ram-minting-trust-policy.json: %v %v %s, want Allow sts:AssumeRole by the function's role %s only",
+			st["Effect"], st["Action"], principal, s.varString(t, "role"))
 	}
 }

@@ -19,7 +19,8 @@ import (
 // test's own failure messages (use g.Errorf / g.Fatalf for those that could
 // carry data). It knows every token the emulator minted (the password, its
 // auth value and "user:password"), every encoded docker config the secrets
-// ever held, and the passwords of the logins the test seeded. It reports
+// ever held, the secrets of the sessions STS AssumeRole issued, and the
+// passwords of the logins the test seeded. It reports
 // where a secret appeared, never the secret.
 type Guard struct {
 	t   testing.TB
@@ -90,6 +91,9 @@ func (g *Guard) values() []string {
 	for _, tok := range g.emu.Tokens() {
 		userPass := tok.Username + ":" + tok.Password
 		out = append(out, tok.Password, userPass, base64.StdEncoding.EncodeToString([]byte(userPass)))
+	}
+	for _, c := range g.emu.AssumedCredentials() {
+		out = append(out, c.AccessKeySecret, c.SecurityToken) // sessions STS AssumeRole issued
 	}
 	for _, c := range g.emu.Calls() {
 		if c.Action == "UpdateSecret" || c.Action == "PutSecretValue" {

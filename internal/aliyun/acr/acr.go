@@ -35,8 +35,12 @@ func (EEKind) Open(env rotation.Env) (rotation.Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	rl, err := openRoles(env)
+	if err != nil {
+		return nil, err
+	}
 	aliyun.FillEndpointMaps(cr_ee.GetEndpointMap)
-	return &EE{b: aliyun.Shared(env.APITimeout), ep: ep}, nil
+	return &EE{b: aliyun.Shared(env.APITimeout), ep: ep, roles: rl}, nil
 }
 
 // EEConfig is an `acr-ee` source.
@@ -44,6 +48,9 @@ type EEConfig struct {
 	InstanceID string   `json:"instanceId"`
 	RegionID   string   `json:"regionId"`
 	Domains    []string `json:"domains,omitempty"`
+	// AssumeRole is a RAM role to mint with (assume.go); "" mints with the
+	// invocation's credentials.
+	AssumeRole string `json:"assumeRole,omitempty"`
 }
 
 var instanceID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
@@ -59,7 +66,10 @@ func (c *EEConfig) Validate() error {
 	if err := validRegion(c.RegionID); err != nil {
 		return err
 	}
-	return validDomains(c.Domains)
+	if err := validDomains(c.Domains); err != nil {
+		return err
+	}
+	return validRole(c.AssumeRole)
 }
 
 func validRegion(r string) error {
@@ -83,7 +93,7 @@ func validDomains(doms []string) error {
 
 // Key implements rotation.SourceConfig.
 func (c *EEConfig) Key() string {
-	return c.RegionID + "/" + c.InstanceID + "/" + strings.Join(c.Domains, ",")
+	return c.RegionID + "/" + c.InstanceID + "/" + strings.Join(c.Domains, ",") + "/" + c.AssumeRole
 }
 
 // Matches implements rotation.SourceConfig: an acs.cr event of the instance
@@ -97,9 +107,13 @@ func (c *EEConfig) Describe() string { return "acr-ee " + c.InstanceID }
 
 // EE mints ACR EE temporary tokens.
 type EE struct {
-	b  *aliyun.Backend
-	ep aliyun.Endpoint
+	b     *aliyun.Backend
+	ep    aliyun.Endpoint
+	roles *roles
 }
+
+// Sensitive lists the assumed roles' secrets, for the engine's redactor.
+func (a *EE) Sensitive() []string { return a.roles.sensitive() }
 
 // CheckCredentials refuses an invocation without Alibaba Cloud credentials.
 func (a *EE) CheckCredentials(c rotation.Credentials) error { return aliyun.CheckCredentials(c) }
@@ -174,9 +188,16 @@ func configured(doms []string) []rotation.Domain {
 }
 
 // Mint implements rotation.Source. The token's lifetime is ExpireTime, never
-// assumed: signed with STS credentials it lives only as long as they do.
-func (a *EE) Mint(ctx context.Context, creds rotation.Credentials, cfg rotation.SourceConfig) (rotation.Token, error) {
+// assumed: signed with STS credentials it lives only as long as they do,
+// which is why a source may mint with an assumed role's fresh session. The
+// instance's domains are still read with the invocation's credentials: the
+// minting role needs cr:GetAuthorizationToken only.
+func (a *EE) Mint(ctx context.Context, caller rotation.Credentials, cfg rotation.SourceConfig) (rotation.Token, error) {
 	c := cfg.(*EEConfig)
+	creds, err := a.roles.credentials(ctx, caller, c.AssumeRole, c.RegionID)
+	if err != nil {
+		return rotation.Token{}, err
+	}
 	cl, err := a.client(ctx, creds, c.RegionID)
 	if err != nil {
 		return rotation.Token{}, err
@@ -186,7 +207,7 @@ func (a *EE) Mint(ctx context.Context, creds rotation.Credentials, cfg rotation.
 	req.InstanceId = c.InstanceID
 	resp := cr_ee.CreateGetAuthorizationTokenResponse()
 	if err := cl.DoAction(req, resp); err != nil {
-		return rotation.Token{}, a.b.Fail(ctx, "cr", "GetAuthorizationToken", err)
+		return rotation.Token{}, scrub(a.b.Fail(ctx, "cr", "GetAuthorizationToken", err), creds, caller)
 	}
 	if err := crFailure("GetAuthorizationToken", resp.GetHttpStatus(), resp.GetAuthorizationTokenIsSuccess, resp.Code); err != nil {
 		return rotation.Token{}, err

@@ -1,0 +1,93 @@
+package emulator
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// ACR Personal Edition, product cr, version 2016-06-07, ROA style: GET
+// /tokens answers a temporary login for the account's registry of the
+// region (registry.<region>.aliyuncs.com). Its calls are recorded with
+// Product "cr" and Action "GetAuthorizationToken", the RAM action it needs.
+
+const (
+	personalVersion    = "2016-06-07"
+	personalTokensPath = "/tokens"
+	// PersonalTokenTTL is how long a Personal Edition token lives, as an
+	// Enterprise Edition one does by default.
+	PersonalTokenTTL = time.Hour
+)
+
+// roa reports an ROA request: RPC requests all go to "/".
+func (q *apiRequest) roa() bool { return q.r.URL.Path != "/" }
+
+// roaAction names an ROA request's action by method and path.
+func roaAction(r *http.Request) string {
+	if r.URL.Path == personalTokensPath && r.Method == http.MethodGet {
+		return "GetAuthorizationToken"
+	}
+	return saeAction(r)
+}
+
+// PersonalInstanceID is the Token.InstanceID of the Personal Edition
+// tokens of a region.
+func PersonalInstanceID(region string) string { return "personal:" + region }
+
+func (s *Server) servePersonal(q *apiRequest) {
+	if q.action != "GetAuthorizationToken" || q.r.URL.Path != personalTokensPath {
+		s.fail(q, errf(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."))
+		return
+	}
+	if v := q.r.Header.Get("x-acs-version"); v != personalVersion {
+		s.fail(q, errf(400, "InvalidVersion", "Specified parameter Version is not valid."))
+		return
+	}
+	b := make([]byte, 48)
+	_, _ = rand.Read(b)
+	tok := Token{
+		InstanceID:  PersonalInstanceID(s.personalRegion(q.r.Host)),
+		Username:    tempUsername,
+		Password:    base64.RawURLEncoding.EncodeToString(b),
+		ExpiresAt:   s.tokenExpiry(q, PersonalTokenTTL),
+		AccessKeyID: q.call.AccessKeyID,
+	}
+	s.mu.Lock()
+	s.tokens = append(s.tokens, tok)
+	s.mu.Unlock()
+	type data struct {
+		AuthorizationToken string `json:"authorizationToken"`
+		TempUserName       string `json:"tempUserName"`
+		ExpireDate         int64  `json:"expireDate"`
+	}
+	s.okCR(q, struct {
+		Data data `json:"data"`
+	}{data{tok.Password, tok.Username, tok.ExpiresAt.UnixMilli()}})
+}
+
+// personalRegion reads the region from a cr.<region>.aliyuncs.com host;
+// the emulator's own address names none, so the function's region stands in.
+func (s *Server) personalRegion(host string) string {
+	if h, ok := strings.CutPrefix(host, "cr."); ok {
+		if r, ok := strings.CutSuffix(h, ".aliyuncs.com"); ok && r != "" {
+			return r
+		}
+	}
+	return s.opts.Region
+}
+
+// tokenExpiry is when a token minted now expires: after ttl, but never
+// after the signing credential does (ACR cuts a token signed with STS
+// credentials short to their expiry).
+func (s *Server) tokenExpiry(q *apiRequest, ttl time.Duration) time.Time {
+	exp := time.Now().Add(ttl)
+	s.mu.Lock()
+	cred, ok := s.creds[q.call.AccessKeyID]
+	s.mu.Unlock()
+	if ok && !cred.Expires.IsZero() && cred.Expires.Before(exp) {
+		exp = cred.Expires
+	}
+	return exp.Truncate(time.Millisecond)
+}

@@ -1,0 +1,138 @@
+package acr
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aliyun/alibaba-cloud-sdk-go/services/cr"
+
+	"github.com/sae-secret-rotator/rotator/internal/aliyun"
+	"github.com/sae-secret-rotator/rotator/rotation"
+)
+
+// The ACR Personal Edition source (product cr, 2016-06-07, ROA): a temporary
+// token of the account's Personal Edition registry in a region.
+
+// PersonalKind is the `acr-personal` source of the configuration.
+type PersonalKind struct{}
+
+// Name implements rotation.SourceKind.
+func (PersonalKind) Name() string { return "acr-personal" }
+
+// NewConfig implements rotation.SourceKind.
+func (PersonalKind) NewConfig() rotation.SourceConfig { return &PersonalConfig{} }
+
+// Open implements rotation.SourceKind.
+func (PersonalKind) Open(env rotation.Env) (rotation.Source, error) {
+	ep, err := aliyun.ParseEndpoint(EnvEndpoint, env.Getenv(EnvEndpoint))
+	if err != nil {
+		return nil, err
+	}
+	rl, err := openRoles(env)
+	if err != nil {
+		return nil, err
+	}
+	aliyun.FillEndpointMaps(cr.GetEndpointMap)
+	return &Personal{b: aliyun.Shared(env.APITimeout), ep: ep, roles: rl}, nil
+}
+
+// PersonalConfig is an `acr-personal` source.
+type PersonalConfig struct {
+	RegionID   string   `json:"regionId"`
+	Domains    []string `json:"domains,omitempty"`
+	AssumeRole string   `json:"assumeRole,omitempty"`
+}
+
+// Validate implements rotation.SourceConfig.
+func (c *PersonalConfig) Validate() error {
+	if err := validRegion(c.RegionID); err != nil {
+		return err
+	}
+	if err := validDomains(c.Domains); err != nil {
+		return err
+	}
+	return validRole(c.AssumeRole)
+}
+
+// Key implements rotation.SourceConfig.
+func (c *PersonalConfig) Key() string {
+	return c.RegionID + "/" + strings.Join(c.Domains, ",") + "/" + c.AssumeRole
+}
+
+// Matches implements rotation.SourceConfig: CloudEvents name no Personal
+// Edition instance, so such a target rotates on the timer and on manual
+// invokes only.
+func (c *PersonalConfig) Matches(rotation.RegistryEvent) bool { return false }
+
+// Describe implements rotation.SourceConfig.
+func (c *PersonalConfig) Describe() string { return "acr-personal " + c.RegionID }
+
+// Personal mints ACR Personal Edition temporary tokens.
+type Personal struct {
+	b     *aliyun.Backend
+	ep    aliyun.Endpoint
+	roles *roles
+}
+
+// CheckCredentials refuses an invocation without Alibaba Cloud credentials.
+func (p *Personal) CheckCredentials(c rotation.Credentials) error { return aliyun.CheckCredentials(c) }
+
+// Sensitive lists the assumed roles' secrets, for the engine's redactor.
+func (p *Personal) Sensitive() []string { return p.roles.sensitive() }
+
+// Domains implements rotation.Source: the configured domains, or the
+// region's public and VPC registry hosts.
+func (p *Personal) Domains(_ context.Context, _ rotation.Credentials, cfg rotation.SourceConfig) ([]rotation.Domain, error) {
+	c := cfg.(*PersonalConfig)
+	if len(c.Domains) > 0 {
+		return configured(c.Domains), nil
+	}
+	return []rotation.Domain{
+		{Host: "registry." + c.RegionID + ".aliyuncs.com"},
+		{Host: "registry-vpc." + c.RegionID + ".aliyuncs.com", Private: true},
+	}, nil
+}
+
+// personalToken is the answer's body: the SDK's response struct has no fields.
+type personalToken struct {
+	Data *struct {
+		AuthorizationToken string `json:"authorizationToken"`
+		TempUserName       string `json:"tempUserName"`
+		ExpireDate         int64  `json:"expireDate"` // ms
+	} `json:"data"`
+}
+
+// Mint implements rotation.Source. As for Enterprise Edition, the expiry is
+// read from the answer, never assumed.
+func (p *Personal) Mint(ctx context.Context, caller rotation.Credentials, cfg rotation.SourceConfig) (rotation.Token, error) {
+	c := cfg.(*PersonalConfig)
+	creds, err := p.roles.credentials(ctx, caller, c.AssumeRole, c.RegionID)
+	if err != nil {
+		return rotation.Token{}, err
+	}
+	cl, err := cr.NewClientWithOptions(c.RegionID, p.b.Config(), aliyun.Credential(creds))
+	if err != nil {
+		return rotation.Token{}, fmt.Errorf("cr: cannot build a client for region %s", c.RegionID)
+	}
+	p.b.Bind(ctx, cl)
+	req := cr.CreateGetAuthorizationTokenRequest()
+	p.b.Point(req, &req.Port, p.ep, "cr", c.RegionID, true)
+	resp := cr.CreateGetAuthorizationTokenResponse()
+	if err := cl.DoAction(req, resp); err != nil {
+		return rotation.Token{}, scrub(p.b.Fail(ctx, "cr", "GetAuthorizationToken", err), creds, caller)
+	}
+	var body personalToken
+	// The body holds the token: a decoding error is never quoted.
+	if json.Unmarshal(resp.GetHttpContentBytes(), &body) != nil || body.Data == nil || body.Data.AuthorizationToken == "" {
+		return rotation.Token{}, &aliyun.CallError{Product: "cr", Action: "GetAuthorizationToken", Status: resp.GetHttpStatus(),
+			Code: "InvalidResponse", Detail: "the answer holds no data.authorizationToken"}
+	}
+	tok := rotation.Token{Username: body.Data.TempUserName, Password: body.Data.AuthorizationToken}
+	if body.Data.ExpireDate > 0 {
+		tok.ExpiresAt = time.UnixMilli(body.Data.ExpireDate).UTC()
+	}
+	return tok, nil
+}

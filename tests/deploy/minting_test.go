@@ -1,0 +1,48 @@
+package deploy_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sae-secret-rotator/rotator/emulator"
+)
+
+// TestMintingRoleActionsMatchTheCallsOfARun runs the function with a source
+// that names a minting role and sorts the RAM actions of its calls by
+// signer: the function's own credentials need the function policy plus
+// sts:AssumeRole (the template's conditional grant), the minting role's
+// session needs only what deploy/ram-minting-role-policy.json grants.
+func TestMintingRoleActionsMatchTheCallsOfARun(t *testing.T) {
+	const role = "acs:ram::1234567890123456:role/acr-token-minter"
+	bin := goBuild(t, "./function", "main")
+	w := startWorld(t)
+	w.srv.AddRole(role, emulator.DefaultCredential.AccessKeyID)
+	cfg := strings.Replace(w.config, `"domains":[]`, `"domains":[],"assumeRole":"`+role+`"`, 1)
+	env := append(w.env(), "ROTATOR_CONFIG="+cfg, "ROTATOR_STS_ENDPOINT="+w.srv.URL())
+	timer := fmt.Sprintf(`{"triggerTime":%q,"triggerName":"t","payload":""}`, time.Now().UTC().Format(time.RFC3339))
+	code, rep, stderr := runFunction(t, w, bin, repoRoot, env, timer)
+	if code != 0 || rep == nil || rep.Rotated != 2 {
+		w.guard.Fatalf("timer run with assumeRole: exit %d, report %+v; stderr:\n%s", code, rep, tail(stderr))
+	}
+
+	byFunction, bySession := map[string]bool{}, map[string]bool{}
+	for _, c := range w.srv.Calls() {
+		if c.AccessKeyID == emulator.DefaultCredential.AccessKeyID {
+			byFunction[c.Permission()] = true
+		} else {
+			bySession[c.Permission()] = true
+		}
+	}
+	want := setOf(policyActions(t, "deploy/ram-policy.json", readJSON(t, repoPath("deploy", "ram-policy.json")))...)
+	want["sts:AssumeRole"] = true
+	delete(want, "cr:GetAuthorizationToken") // minted with the session
+	if !equalSets(byFunction, want) {
+		t.Errorf("the function's credentials called %v; its policies grant %v (with the minting policy)", sortedKeys(byFunction), sortedKeys(want))
+	}
+	minting := setOf(policyActions(t, "deploy/ram-minting-role-policy.json", readJSON(t, repoPath("deploy", "ram-minting-role-policy.json")))...)
+	if !equalSets(bySession, minting) {
+		t.Errorf("the minting role's session called %v; deploy/ram-minting-role-policy.json grants %v", sortedKeys(bySession), sortedKeys(minting))
+	}
+}
