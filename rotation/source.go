@@ -99,6 +99,8 @@ func (s *sourceState) token(ctx context.Context, w *invocation) (Token, error) {
 		return Token{}, s.tokErr
 	}
 	w.redact.add(tok.Password, tok.Username+":"+tok.Password)
+	// A mint may have assumed a role: its session is a secret from now on.
+	w.redact.add(sensitiveOf(s.src)...)
 	w.log.Info("token minted", zap.String("source", s.spec.Config.Describe()), zap.String("username", tok.Username),
 		zap.Time("expiresAt", tok.ExpiresAt.UTC()))
 	s.tok = &tok
