@@ -57,7 +57,9 @@ func open(t *testing.T, emu *emulator.Server, env map[string]string) (rotation.S
 	return csms.Kind{}.Open(rotation.Env{Getenv: func(k string) string { return vars[k] }, APITimeout: time.Second})
 }
 
-func ref(name string) *csms.Ref { return &csms.Ref{Region: region, ProjectID: project, SecretName: name} }
+func ref(name string) *csms.Ref {
+	return &csms.Ref{Region: region, ProjectID: project, SecretName: name}
+}
 
 // noSecrets fails when an error's text holds a key or a value.
 func noSecrets(t *testing.T, err error) {
