@@ -27,6 +27,9 @@ import (
 // present exactly that token in X-Security-Token.
 type HuaweiCredential struct{ AK, SK, SecurityToken string }
 
+// DefaultHuaweiCredential is the Huawei Cloud key of cmd/emulator and the demo.
+var DefaultHuaweiCredential = HuaweiCredential{AK: "HWEMULATORACCESSKEY", SK: "huawei-emulator-sk-not-real"}
+
 const (
 	huaweiAlgorithm  = "SDK-HMAC-SHA256"
 	huaweiDateFormat = "20060102T150405Z"

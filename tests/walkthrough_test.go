@@ -54,7 +54,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 		}
 	}
 	if want, got := strings.Join(exports, "\n"), strings.Join(printed, "\n"); want != got {
-		mask := strings.NewReplacer(emulator.DefaultCredential.AccessKeySecret, "[secret]")
+		mask := strings.NewReplacer(emulator.DefaultCredential.AccessKeySecret, "[secret]", emulator.DefaultHuaweiCredential.SK, "[secret]")
 		t.Errorf("the walkthrough exports\n%s\nbut cmd/emulator printed\n%s", mask.Replace(want), mask.Replace(got))
 	}
 
@@ -67,13 +67,13 @@ func TestREADMEWalkthrough(t *testing.T) {
 	results := runWalkthrough(t, work, steps, addr)
 
 	plan := stepResult(t, results, "./main -event examples/plan.json")
-	if rep := plan.report(t); plan.exit != 0 || !rep.DryRun || rep.Planned != 2 || rep.Rotated != 0 || rep.Failed != 0 {
-		t.Errorf("plan: exit %d, report %s; want exit 0, a dry run with 2 planned", plan.exit, plan.out)
+	if rep := plan.report(t); plan.exit != 0 || !rep.DryRun || rep.Planned != 3 || rep.Rotated != 0 || rep.Failed != 0 {
+		t.Errorf("plan: exit %d, report %s; want exit 0, a dry run with 3 planned", plan.exit, plan.out)
 	}
 	rotate := stepResult(t, results, "./main -event examples/rotate.json")
 	rep := rotate.report(t)
-	if rotate.exit != 0 || rep.Rotated != 2 || rep.Failed != 0 || len(rep.Results) != 2 {
-		t.Errorf("rotate: exit %d, report %s; want exit 0 and 2 secrets rotated", rotate.exit, rotate.out)
+	if rotate.exit != 0 || rep.Rotated != 3 || rep.Failed != 0 || len(rep.Results) != 3 {
+		t.Errorf("rotate: exit %d, report %s; want exit 0 and 3 secrets rotated (2 SAE, 1 CSMS)", rotate.exit, rotate.out)
 	}
 	for _, r := range rep.Results {
 		if r.Status != rotation.StatusRotated || r.SecretName != "acr-pull" {
@@ -161,7 +161,7 @@ func startCmdEmulator(t *testing.T, bin, addr string) []string {
 	})
 	var printed []string
 	timeout := time.After(30 * time.Second)
-	for len(printed) < 5 {
+	for len(printed) < 8 {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -245,7 +245,7 @@ func runWalkthrough(t *testing.T, dir string, steps []string, addr string) map[s
 		t.Error("the command line reported a data race")
 	}
 	// The seeded logins and the access key must not be printed.
-	for _, s := range []string{"docker-hub-password", "expired-token", emulator.DefaultCredential.AccessKeySecret} {
+	for _, s := range []string{"docker-hub-password", "expired-token", emulator.DefaultCredential.AccessKeySecret, emulator.DefaultHuaweiCredential.SK} {
 		if bytes.Contains(stdout.Bytes(), []byte(s)) || bytes.Contains(stderr.Bytes(), []byte(s)) {
 			t.Errorf("the walkthrough printed a seeded credential")
 		}

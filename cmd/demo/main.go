@@ -1,5 +1,5 @@
 // Command demo runs one full rotation locally: it starts the bundled
-// emulator of SAE, ACR EE and the FC runtime API, builds the function, runs
+// emulator of SAE, ACR EE, Huawei Cloud CSMS and the FC runtime API, builds the function, runs
 // it under the emulated runtime, sends a timer event and prints the
 // function's logs and its report. No cloud account is needed.
 package main
@@ -32,6 +32,12 @@ func main() {
 // sts is the function role's credential that the emulated FC passes with
 // each invocation; the emulator accepts only it.
 var sts = emulator.Credential{AccessKeyID: "STS.demoFunctionRole", AccessKeySecret: "demo-sts-secret", SecurityToken: "demo-security-token"}
+
+// huawei is the Huawei Cloud key the function signs CSMS calls with, from
+// its environment; csmsProject holds the CSMS secret.
+var huawei = emulator.DefaultHuaweiCredential
+
+const csmsProject = "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
 
 func dockerConfig(auths map[string]map[string]string, extra map[string]any) string {
 	cfg := map[string]any{"auths": auths}
@@ -67,9 +73,16 @@ func run() error {
 		RelateApps: []emulator.App{{AppID: "5e21-staging-api", AppName: "staging-api"}}}); err != nil {
 		return err
 	}
+	// A Huawei Cloud CSMS secret: its value is the docker config itself.
+	emu.AddHuaweiCredential(huawei)
+	csmsValue, _ := base64.StdEncoding.DecodeString(dockerConfig(map[string]map[string]string{"docker.io": entry("team", "docker-hub-password")}, nil))
+	if err := emu.CreateCSMSSecret(csmsProject, "acr-pull", string(csmsValue), false); err != nil {
+		return err
+	}
 	config := fmt.Sprintf(`{"schedule":{"interval":"20m"},"targets":[{"name":"prod-pull",
  "source":{"type":"acr-ee","instanceId":"cri-demo","regionId":"cn-hangzhou"},
- "secrets":[{"namespaceId":"cn-hangzhou:prod","secretId":%d},{"namespaceId":"cn-hangzhou:staging","secretName":"acr-pull"}]}]}`, prod)
+ "secrets":[{"namespaceId":"cn-hangzhou:prod","secretId":%d},{"namespaceId":"cn-hangzhou:staging","secretName":"acr-pull"},
+ {"store":"csms","region":"cn-north-4","projectId":"%s","secretName":"acr-pull"}]}]}`, prod, csmsProject)
 
 	dir, err := os.MkdirTemp("", "rotator-demo")
 	if err != nil {
@@ -89,7 +102,8 @@ func run() error {
 	step("starting it under the emulated FC runtime API at %s", emu.RuntimeAPI())
 	fn := exec.Command(bin)
 	fn.Env = append(os.Environ(), "FC_RUNTIME_API="+emu.RuntimeAPI(), "ROTATOR_CONFIG="+config,
-		"ROTATOR_SAE_ENDPOINT="+emu.URL(), "ROTATOR_CR_ENDPOINT="+emu.URL())
+		"ROTATOR_SAE_ENDPOINT="+emu.URL(), "ROTATOR_CR_ENDPOINT="+emu.URL(),
+		"ROTATOR_CSMS_ENDPOINT="+emu.URL(), "HUAWEICLOUD_SDK_AK="+huawei.AK, "HUAWEICLOUD_SDK_SK="+huawei.SK)
 	fn.Stdout, fn.Stderr = prefixed("  fn| "), prefixed("  fn| ")
 	if err := fn.Start(); err != nil {
 		return err
@@ -118,7 +132,7 @@ func run() error {
 	step("the report (the invocation's result):")
 	fmt.Println(pretty.String())
 
-	step("SAE API calls the function made:")
+	step("API calls the function made:")
 	for _, c := range emu.Calls() {
 		fmt.Fprintf(os.Stdout, "  %-4s %-22s %s %s\n", c.Product, c.Action, statusText(c.Status, c.Code), c.AccessKeyID)
 	}
@@ -128,6 +142,10 @@ func run() error {
 			fmt.Fprintf(os.Stdout, "  %s secret %d %q\n", ns, s.ID, s.Name)
 			describe(s.Data[".dockerconfigjson"])
 		}
+	}
+	if value, version, ok := emu.CSMSSecret(csmsProject, "acr-pull"); ok {
+		fmt.Fprintf(os.Stdout, "  csms secret %q in project %s, version %s\n", "acr-pull", csmsProject, version)
+		describe(base64.StdEncoding.EncodeToString([]byte(value)))
 	}
 	if res.Failed {
 		return fmt.Errorf("the rotation reported failures")
