@@ -75,6 +75,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveAPI(w, r, "cr") // ACR Personal Edition, ROA (personal.go)
 	case isRegistryPath(r.URL.Path):
 		s.serveRegistry(w, r)
+	case strings.HasPrefix(r.URL.Path, "/v1/"):
+		s.serveCSMS(w, r) // Huawei Cloud CSMS
 	case r.URL.Path == "/":
 		s.serveAPI(w, r, "cr") // RPC requests all go to "/"; KMS's are told apart by Version
 	default:

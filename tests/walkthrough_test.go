@@ -55,10 +55,10 @@ func TestREADMEWalkthrough(t *testing.T) {
 	// for the two acr-pull SAE secrets and the KMS one, Personal Edition for
 	// personal-pull.
 	want := map[string]string{"cn-hangzhou:prod/acr-pull": "demo-pull", "cn-hangzhou:staging/acr-pull": "demo-pull",
-		"kms:cn-hangzhou/acr-pull": "demo-pull", "cn-hangzhou:prod/personal-pull": "personal-pull"}
+		"kms:cn-hangzhou/acr-pull": "demo-pull", "csms:cn-north-4/acr-pull": "demo-pull", "cn-hangzhou:prod/personal-pull": "personal-pull"}
 	printed := startCmdEmulator(t, emuBin, addr, len(exports), 3)
 	if want, got := strings.Join(exports, "\n"), strings.Join(printed, "\n"); want != got {
-		mask := strings.NewReplacer(emulator.DefaultCredential.AccessKeySecret, "[secret]")
+		mask := strings.NewReplacer(emulator.DefaultCredential.AccessKeySecret, "[secret]", emulator.DefaultHuaweiCredential.SK, "[secret]")
 		t.Errorf("the walkthrough exports\n%s\nbut cmd/emulator printed\n%s", mask.Replace(want), mask.Replace(got))
 	}
 
@@ -261,7 +261,7 @@ func runWalkthrough(t *testing.T, dir string, steps []string, addr string) map[s
 		t.Error("the command line reported a data race")
 	}
 	// The seeded logins and the access key must not be printed.
-	for _, s := range []string{"docker-hub-password", "expired-token", emulator.DefaultCredential.AccessKeySecret} {
+	for _, s := range []string{"docker-hub-password", "expired-token", emulator.DefaultCredential.AccessKeySecret, emulator.DefaultHuaweiCredential.SK} {
 		if bytes.Contains(stdout.Bytes(), []byte(s)) || bytes.Contains(stderr.Bytes(), []byte(s)) {
 			t.Errorf("the walkthrough printed a seeded credential")
 		}

@@ -1,6 +1,6 @@
 // Command demo runs one full rotation locally: it starts the bundled
-// emulator of SAE, ACR (Enterprise and Personal Edition), STS, KMS and the
-// FC runtime API, builds the function, runs
+// emulator of SAE, ACR (Enterprise and Personal Edition), STS, KMS, Huawei
+// Cloud CSMS and the FC runtime API, builds the function, runs
 // it under the emulated runtime, sends a timer event and prints the
 // function's logs and its report. No cloud account is needed.
 package main
@@ -33,6 +33,12 @@ func main() {
 // sts is the function role's credential that the emulated FC passes with
 // each invocation; the emulator accepts only it.
 var sts = emulator.Credential{AccessKeyID: "STS.demoFunctionRole", AccessKeySecret: "demo-sts-secret", SecurityToken: "demo-security-token"}
+
+// huawei is the Huawei Cloud key the function signs CSMS calls with, from
+// its environment; csmsProject holds the CSMS secret.
+var huawei = emulator.DefaultHuaweiCredential
+
+const csmsProject = "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
 
 func dockerConfig(auths map[string]map[string]string, extra map[string]any) string {
 	cfg := map[string]any{"auths": auths}
@@ -78,20 +84,26 @@ func run() error {
 	// A KMS secret holds the docker config document itself, not base64.
 	kmsValue, _ := base64.StdEncoding.DecodeString(dockerConfig(map[string]map[string]string{"docker.io": entry("team", "docker-hub-password")}, nil))
 	emu.CreateKMSSecret("cn-hangzhou", "acr-pull", string(kmsValue), false)
+	// A Huawei Cloud CSMS secret: its value is the docker config itself too.
+	emu.AddHuaweiCredential(huawei)
+	if err := emu.CreateCSMSSecret(csmsProject, "acr-pull", string(kmsValue), false); err != nil {
+		return err
+	}
 	if _, err := emu.CreateSecret(emulator.Secret{NamespaceID: "cn-hangzhou:prod", Name: "personal-pull", Type: "kubernetes.io/dockerconfigjson",
 		Data: map[string]string{".dockerconfigjson": dockerConfig(map[string]map[string]string{}, nil)}}); err != nil {
 		return err
 	}
 	// Two sources: ACR EE minting with an assumed role (its token lives an
-	// hour) for SAE and KMS secrets, and ACR Personal Edition minting with
-	// the function's own credentials (its token dies with them: flagged
-	// expiresBeforeNextRun).
+	// hour) for SAE, KMS and CSMS secrets, and ACR Personal Edition minting
+	// with the function's own credentials (its token dies with them:
+	// flagged expiresBeforeNextRun).
 	config := fmt.Sprintf(`{"schedule":{"interval":"20m"},"targets":[{"name":"prod-pull",
  "source":{"type":"acr-ee","instanceId":"cri-demo","regionId":"cn-hangzhou","assumeRole":%q},
  "secrets":[{"namespaceId":"cn-hangzhou:prod","secretId":%d},{"namespaceId":"cn-hangzhou:staging","secretName":"acr-pull"},
-  {"store":"kms","regionId":"cn-hangzhou","secretName":"acr-pull"}]},
+  {"store":"kms","regionId":"cn-hangzhou","secretName":"acr-pull"},
+  {"store":"csms","region":"cn-north-4","projectId":"%s","secretName":"acr-pull"}]},
  {"name":"personal-pull","source":{"type":"acr-personal","regionId":"cn-hangzhou"},
- "secrets":[{"namespaceId":"cn-hangzhou:prod","secretName":"personal-pull"}]}]}`, minter, prod)
+ "secrets":[{"namespaceId":"cn-hangzhou:prod","secretName":"personal-pull"}]}]}`, minter, prod, csmsProject)
 
 	dir, err := os.MkdirTemp("", "rotator-demo")
 	if err != nil {
@@ -112,7 +124,8 @@ func run() error {
 	fn := exec.Command(bin)
 	fn.Env = append(os.Environ(), "FC_RUNTIME_API="+emu.RuntimeAPI(), "ROTATOR_CONFIG="+config,
 		"ROTATOR_SAE_ENDPOINT="+emu.URL(), "ROTATOR_CR_ENDPOINT="+emu.URL(), "ROTATOR_REGISTRY_ENDPOINT="+emu.URL(),
-		"ROTATOR_KMS_ENDPOINT="+emu.URL(), "ROTATOR_STS_ENDPOINT="+emu.URL())
+		"ROTATOR_KMS_ENDPOINT="+emu.URL(), "ROTATOR_STS_ENDPOINT="+emu.URL(),
+		"ROTATOR_CSMS_ENDPOINT="+emu.URL(), "HUAWEICLOUD_SDK_AK="+huawei.AK, "HUAWEICLOUD_SDK_SK="+huawei.SK)
 	fn.Stdout, fn.Stderr = prefixed("  fn| "), prefixed("  fn| ")
 	if err := fn.Start(); err != nil {
 		return err
@@ -155,6 +168,10 @@ func run() error {
 	for _, v := range emu.KMSVersions("cn-hangzhou", "acr-pull") {
 		fmt.Fprintf(os.Stdout, "  kms secret \"acr-pull\" in cn-hangzhou, version %s %v\n", v.ID, v.Stages)
 		describe(base64.StdEncoding.EncodeToString([]byte(v.Data)))
+	}
+	if value, version, ok := emu.CSMSSecret(csmsProject, "acr-pull"); ok {
+		fmt.Fprintf(os.Stdout, "  csms secret %q in project %s, version %s\n", "acr-pull", csmsProject, version)
+		describe(base64.StdEncoding.EncodeToString([]byte(value)))
 	}
 	if res.Failed {
 		return fmt.Errorf("the rotation reported failures")

@@ -1,5 +1,5 @@
 // Command emulator serves the bundled emulator of SAE, ACR (Enterprise and
-// Personal Edition), STS, KMS Secrets Manager and a registry on a fixed local address, seeded to match examples/rotator.yaml,
+// Personal Edition), STS, KMS Secrets Manager, Huawei Cloud CSMS and a registry on a fixed local address, seeded to match examples/rotator.yaml,
 // so that the command line can be tried without a cloud account (README,
 // "The command line"). It prints the environment to paste into another
 // shell, logs every API call it answers on stderr, and serves until
@@ -27,14 +27,19 @@ const (
 	nsProd     = "cn-hangzhou:prod"
 	nsStaging  = "cn-hangzhou:staging"
 	dockerType = "kubernetes.io/dockerconfigjson"
+	// csmsProject holds the CSMS secret acr-pull.
+	csmsProject = "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
 )
 
 // key is the one credential the emulator accepts: not a real one.
 var key = emulator.DefaultCredential
 
+// huaweiKey is the Huawei Cloud key the emulator accepts for CSMS: not a real one.
+var huaweiKey = emulator.DefaultHuaweiCredential
+
 // seeds fill the emulator, one function per emulated service: a new
 // service adds its own.
-var seeds = []func(*emulator.Server) error{seedACR, seedSAE, seedKMS, seedSources}
+var seeds = []func(*emulator.Server) error{seedACR, seedSAE, seedKMS, seedCSMS, seedSources}
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18080", "`ADDR` to listen on; keep it on loopback, where the rotator allows plain HTTP")
@@ -66,12 +71,15 @@ func run(listen string, logger *log.Logger) error {
 		{"ROTATOR_STS_ENDPOINT", emu.URL()},
 		{"ALIBABA_CLOUD_ACCESS_KEY_ID", key.AccessKeyID},
 		{"ALIBABA_CLOUD_ACCESS_KEY_SECRET", key.AccessKeySecret},
+		{"ROTATOR_CSMS_ENDPOINT", emu.URL()},
+		{"HUAWEICLOUD_SDK_AK", huaweiKey.AK},
+		{"HUAWEICLOUD_SDK_SK", huaweiKey.SK},
 		{"ROTATOR_CONFIG_FILE", "examples/rotator.yaml"},
 	} {
 		fmt.Printf("export %s=%s\n", kv[0], kv[1])
 	}
 	fmt.Println("# ready: paste the lines above into another shell")
-	logger.Printf("emulator: SAE, ACR, STS, KMS and a registry at %s; Ctrl-C stops it", emu.URL())
+	logger.Printf("emulator: SAE, ACR, STS, KMS, CSMS and a registry at %s; Ctrl-C stops it", emu.URL())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -118,6 +126,14 @@ func seedKMS(emu *emulator.Server) error {
 	}
 	emu.CreateKMSSecret(region, "acr-pull", string(b), false)
 	return nil
+}
+
+// seedCSMS adds the Huawei Cloud key and a CSMS secret whose value is the
+// docker config itself, with another registry's login to keep.
+func seedCSMS(emu *emulator.Server) error {
+	emu.AddHuaweiCredential(huaweiKey)
+	b, _ := json.Marshal(map[string]any{"auths": map[string]map[string]string{"docker.io": login("team", "docker-hub-password")}})
+	return emu.CreateCSMSSecret(csmsProject, "acr-pull", string(b), false)
 }
 
 func dockerConfig(auths map[string]map[string]string) string {

@@ -108,6 +108,12 @@ func (g *Guard) values() []string {
 			out = append(out, v)
 		}
 	}
+	// Huawei Cloud CSMS: every value stored or written, and the SKs and tokens.
+	for _, v := range g.emu.CSMSSensitive() {
+		if len(v) >= 6 {
+			out = append(out, v)
+		}
+	}
 	for _, r := range refs {
 		if s, ok := g.emu.Secret(r.ns, r.id); ok {
 			for _, v := range s.Data {

@@ -1,0 +1,246 @@
+// Package csms is the Huawei Cloud CSMS secret store (Cloud Secret
+// Management Service, API v1, huaweicloud-sdk-go-v3 services/csms/v1): a
+// secret whose text value (secret_string) is the docker config itself.
+// CSMS's UpdateSecret changes only a secret's metadata, so a value is
+// written as a new version (CreateSecretVersion) and read as the version
+// `latest` (ShowSecretVersion).
+package csms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/basic"
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/config"
+	v1 "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/csms/v1"
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/services/csms/v1/model"
+
+	"github.com/sae-secret-rotator/rotator/dockercfg"
+	"github.com/sae-secret-rotator/rotator/rotation"
+)
+
+// Environment variables the store reads: the endpoint override and the
+// Huawei Cloud access key, from exactly these names (never from the SDK's
+// credential files or its default chain).
+const (
+	EnvEndpoint      = "ROTATOR_CSMS_ENDPOINT"
+	EnvAK            = "HUAWEICLOUD_SDK_AK"
+	EnvSK            = "HUAWEICLOUD_SDK_SK"
+	EnvSecurityToken = "HUAWEICLOUD_SDK_SECURITY_TOKEN"
+)
+
+// Latest is the version id that names a secret's newest version.
+const Latest = "latest"
+
+// DefaultQuota is the pace of CSMS calls. Huawei Cloud publishes no CSMS
+// rate for these APIs; 5 a second is well below the per-user limits its API
+// gateway applies to DEW, and a rotation makes three calls per secret.
+var DefaultQuota = rotation.Quota{Calls: 300, Per: rotation.Duration{Duration: time.Minute}}
+
+// connectTimeout bounds opening a connection to the endpoint.
+const connectTimeout = 5 * time.Second
+
+// Kind is the `csms` store of the configuration.
+type Kind struct{}
+
+// Name implements rotation.StoreKind.
+func (Kind) Name() string { return "csms" }
+
+// NewRef implements rotation.StoreKind.
+func (Kind) NewRef() rotation.SecretRef { return &Ref{} }
+
+// Open implements rotation.StoreKind: the keys come from the environment.
+func (Kind) Open(env rotation.Env) (rotation.Store, error) {
+	ep, err := parseEndpoint(env.Getenv(EnvEndpoint))
+	if err != nil {
+		return nil, err
+	}
+	ak, sk := env.Getenv(EnvAK), env.Getenv(EnvSK)
+	if ak == "" || sk == "" {
+		return nil, fmt.Errorf("csms: no Huawei Cloud credentials: set %s and %s (and %s for a temporary key)", EnvAK, EnvSK, EnvSecurityToken)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	return &Store{endpoint: ep, ak: ak, sk: sk, token: env.Getenv(EnvSecurityToken), timeout: env.APITimeout, transport: tr}, nil
+}
+
+// Ref is a CSMS secret of the configuration.
+type Ref struct {
+	Region     string `json:"region"`
+	ProjectID  string `json:"projectId"`
+	SecretName string `json:"secretName"`
+}
+
+var (
+	projectID = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
+	// secretName is CSMS's own rule; it also keeps the name a single,
+	// unescaped path segment of the request URL.
+	secretName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+)
+
+// Validate implements rotation.SecretRef.
+func (r *Ref) Validate() error {
+	switch {
+	case r.Region == "":
+		return errors.New("region is required")
+	case !rotation.ValidRegion(r.Region):
+		return fmt.Errorf("region %q is not a region id such as cn-north-4", r.Region)
+	case r.ProjectID == "":
+		return errors.New("projectId is required")
+	case !projectID.MatchString(r.ProjectID):
+		return errors.New("projectId must be the project's id: letters and digits, at most 64")
+	case r.SecretName == "":
+		return errors.New("secretName is required")
+	case !rotation.Printable(r.SecretName) || !secretName.MatchString(r.SecretName):
+		return errors.New("secretName must be 1 to 64 letters, digits, '_', '-' or '.'")
+	}
+	return nil
+}
+
+// Key implements rotation.SecretRef.
+func (r *Ref) Key() string { return r.Region + "/" + r.ProjectID + "/" + r.SecretName }
+
+// Group implements rotation.SecretRef: one secret a read.
+func (r *Ref) Group() string { return r.Key() }
+
+// Where implements rotation.SecretRef.
+func (r *Ref) Where() rotation.Where {
+	return rotation.Where{Store: "csms", Region: r.Region, SecretName: r.SecretName}
+}
+
+// Store is CSMS, signed with the Huawei Cloud key of the environment.
+type Store struct {
+	endpoint      string // "" for the regional endpoint
+	ak, sk, token string
+	timeout       time.Duration
+	transport     *http.Transport
+}
+
+// Quota implements rotation.Store.
+func (s *Store) Quota() rotation.Quota { return DefaultQuota }
+
+// Sensitive lists the keys the store holds, for the engine's redactor.
+func (s *Store) Sensitive() []string {
+	out := []string{s.sk}
+	if s.token != "" {
+		out = append(out, s.token)
+	}
+	return out
+}
+
+// client builds a client bound to ctx. Building one per call is cheap (no
+// network) and keeps each call's http.Client its own.
+func (s *Store) client(ctx context.Context, r *Ref) (*v1.CsmsClient, error) {
+	cred, err := basic.NewCredentialsBuilder().WithAk(s.ak).WithSk(s.sk).WithSecurityToken(s.token).
+		WithProjectId(r.ProjectID).SafeBuild()
+	if err != nil {
+		return nil, errors.New("csms: cannot build the credentials")
+	}
+	ep := s.endpoint
+	if ep == "" {
+		ep = defaultEndpoint(r.Region)
+	}
+	hc := config.DefaultHttpConfig().WithTimeout(s.timeout).WithUserAgent("sae-secret-rotator").
+		WithHttpRoundTripper(ctxTransport{ctx: ctx, base: s.transport})
+	c, err := v1.CsmsClientBuilder().WithEndpoints([]string{ep}).WithCredential(cred).WithHttpConfig(hc).SafeBuild()
+	if err != nil {
+		return nil, errors.New("csms: cannot build a client")
+	}
+	return v1.NewCsmsClient(c), nil
+}
+
+// version is a secret version as CSMS answers it.
+type version struct {
+	ref    *Ref
+	id     string
+	value  *string
+	binary bool
+}
+
+// Read implements rotation.Store: ShowSecretVersion of `latest`.
+func (s *Store) Read(ctx context.Context, _ rotation.Credentials, ref rotation.SecretRef) (rotation.Snapshot, error) {
+	r := ref.(*Ref)
+	v, err := s.show(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (s *Store) show(ctx context.Context, r *Ref) (*version, error) {
+	c, err := s.client(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.ShowSecretVersion(&model.ShowSecretVersionRequest{SecretName: r.SecretName, VersionId: Latest})
+	if err != nil {
+		return nil, notFound(fail(ctx, "ShowSecretVersion", s.timeout, err), r)
+	}
+	v := &version{ref: r}
+	if resp.Version != nil {
+		if m := resp.Version.VersionMetadata; m != nil && m.Id != nil {
+			v.id = *m.Id
+		}
+		v.value = resp.Version.SecretString
+		v.binary = resp.Version.SecretBinary != nil && v.value == nil
+	}
+	return v, nil
+}
+
+// Find implements rotation.Snapshot.
+func (v *version) Find(ref rotation.SecretRef) (rotation.Secret, error) {
+	r := ref.(*Ref)
+	sec := rotation.Secret{Where: r.Where(), ID: r.Key(), Version: v.id, Handle: r}
+	if v.binary {
+		return sec, rotation.Errorf(rotation.UnsupportedSecretType, "csms secret %q holds a binary value (secret_binary); only a text value holding a docker config is rotated", r.SecretName)
+	}
+	var doc []byte
+	if v.value != nil {
+		doc = []byte(*v.value)
+	}
+	if err := dockercfg.Check(doc); err != nil {
+		return sec, rotation.Errorf(rotation.CorruptSecretData, "the value of csms secret %q is not a docker config: %v", r.SecretName, err)
+	}
+	sec.Config = doc
+	return sec, nil
+}
+
+// Write implements rotation.Store: CreateSecretVersion with the merged
+// config as secret_string; the new version becomes `latest`.
+func (s *Store) Write(ctx context.Context, _ rotation.Credentials, sec rotation.Secret, cfg []byte) (string, error) {
+	r := sec.Handle.(*Ref)
+	c, err := s.client(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	value := string(cfg)
+	resp, err := c.CreateSecretVersion(&model.CreateSecretVersionRequest{SecretName: r.SecretName,
+		Body: &model.CreateSecretVersionRequestBody{SecretString: &value}})
+	if err != nil {
+		return "", notFound(fail(ctx, "CreateSecretVersion", s.timeout, err), r)
+	}
+	if resp.VersionMetadata == nil || resp.VersionMetadata.Id == nil || *resp.VersionMetadata.Id == "" {
+		return "", &CallError{Action: "CreateSecretVersion", Status: resp.HttpStatusCode, Code: "InvalidResponse", Detail: "the answer names no version"}
+	}
+	return *resp.VersionMetadata.Id, nil
+}
+
+// ReadBack implements rotation.Store: `latest` again; the engine checks it
+// is the version written and holds the value.
+func (s *Store) ReadBack(ctx context.Context, _ rotation.Credentials, sec rotation.Secret, _ string) (rotation.Secret, error) {
+	r := sec.Handle.(*Ref)
+	v, err := s.show(ctx, r)
+	if err != nil {
+		return rotation.Secret{}, err
+	}
+	got, err := v.Find(r)
+	if rotation.CodeOf(err) == rotation.CorruptSecretData {
+		return got, nil // verification reports the difference
+	}
+	return got, err
+}
