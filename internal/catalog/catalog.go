@@ -5,13 +5,14 @@ package catalog
 import (
 	"github.com/sae-secret-rotator/rotator/internal/aliyun/acr"
 	"github.com/sae-secret-rotator/rotator/internal/aliyun/sae"
+	"github.com/sae-secret-rotator/rotator/internal/tencent/ssm"
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
 
 // Kinds is every store and source the function knows.
 func Kinds() rotation.Catalog {
 	return rotation.Catalog{
-		Stores:  []rotation.StoreKind{sae.Kind{}},
+		Stores:  []rotation.StoreKind{sae.Kind{}, ssm.Kind{}},
 		Sources: []rotation.SourceKind{acr.EEKind{}},
 	}
 }
