@@ -72,6 +72,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveAPI(w, r, "sae")
 	case isRegistryPath(r.URL.Path):
 		s.serveRegistry(w, r)
+	case isTencentRequest(r):
+		s.serveSSM(w, r) // Tencent Cloud API 3.0: "/" too, named by X-TC-Action
 	case r.URL.Path == "/":
 		s.serveAPI(w, r, "cr") // RPC requests all go to "/"
 	default:

@@ -161,6 +161,7 @@ type Server struct {
 	admitted   []time.Time // quota: times of admitted SAE calls inside the window
 	nonces     map[string]time.Time
 	registry   registryState // registry.go
+	ssm        ssmState      // ssm.go
 
 	closing   chan struct{}
 	handlers  sync.WaitGroup
