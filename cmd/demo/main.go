@@ -67,9 +67,16 @@ func run() error {
 		RelateApps: []emulator.App{{AppID: "5e21-staging-api", AppName: "staging-api"}}}); err != nil {
 		return err
 	}
+	// Tencent Cloud SSM: a secret whose version "current" holds another registry's login.
+	emu.AddTencentCredential(emulator.DefaultTencentCredential)
+	ssmDoc, _ := base64.StdEncoding.DecodeString(dockerConfig(map[string]map[string]string{"ccr.ccs.tencentyun.com": entry("100012345678", "tcr-password")}, nil))
+	if err := emu.CreateSSMSecret("ap-guangzhou", "acr-pull", "current", string(ssmDoc), false); err != nil {
+		return err
+	}
 	config := fmt.Sprintf(`{"schedule":{"interval":"20m"},"targets":[{"name":"prod-pull",
  "source":{"type":"acr-ee","instanceId":"cri-demo","regionId":"cn-hangzhou"},
- "secrets":[{"namespaceId":"cn-hangzhou:prod","secretId":%d},{"namespaceId":"cn-hangzhou:staging","secretName":"acr-pull"}]}]}`, prod)
+ "secrets":[{"namespaceId":"cn-hangzhou:prod","secretId":%d},{"namespaceId":"cn-hangzhou:staging","secretName":"acr-pull"},
+ {"store":"ssm","region":"ap-guangzhou","secretName":"acr-pull","versionId":"current"}]}]}`, prod)
 
 	dir, err := os.MkdirTemp("", "rotator-demo")
 	if err != nil {
@@ -89,7 +96,9 @@ func run() error {
 	step("starting it under the emulated FC runtime API at %s", emu.RuntimeAPI())
 	fn := exec.Command(bin)
 	fn.Env = append(os.Environ(), "FC_RUNTIME_API="+emu.RuntimeAPI(), "ROTATOR_CONFIG="+config,
-		"ROTATOR_SAE_ENDPOINT="+emu.URL(), "ROTATOR_CR_ENDPOINT="+emu.URL())
+		"ROTATOR_SAE_ENDPOINT="+emu.URL(), "ROTATOR_CR_ENDPOINT="+emu.URL(), "ROTATOR_SSM_ENDPOINT="+emu.URL(),
+		"TENCENTCLOUD_SECRET_ID="+emulator.DefaultTencentCredential.SecretID, "TENCENTCLOUD_SECRET_KEY="+emulator.DefaultTencentCredential.SecretKey,
+		"TENCENTCLOUD_SESSION_TOKEN=")
 	fn.Stdout, fn.Stderr = prefixed("  fn| "), prefixed("  fn| ")
 	if err := fn.Start(); err != nil {
 		return err
@@ -118,7 +127,7 @@ func run() error {
 	step("the report (the invocation's result):")
 	fmt.Println(pretty.String())
 
-	step("SAE API calls the function made:")
+	step("API calls the function made:")
 	for _, c := range emu.Calls() {
 		fmt.Fprintf(os.Stdout, "  %-4s %-22s %s %s\n", c.Product, c.Action, statusText(c.Status, c.Code), c.AccessKeyID)
 	}
@@ -128,6 +137,10 @@ func run() error {
 			fmt.Fprintf(os.Stdout, "  %s secret %d %q\n", ns, s.ID, s.Name)
 			describe(s.Data[".dockerconfigjson"])
 		}
+	}
+	if v, ok := emu.SSMSecret("ap-guangzhou", "acr-pull", "current"); ok {
+		fmt.Fprintf(os.Stdout, "  ssm ap-guangzhou secret %q version %q\n", "acr-pull", "current")
+		describe(base64.StdEncoding.EncodeToString([]byte(v)))
 	}
 	if res.Failed {
 		return fmt.Errorf("the rotation reported failures")

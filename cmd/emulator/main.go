@@ -34,7 +34,7 @@ var key = emulator.DefaultCredential
 
 // seeds fill the emulator, one function per emulated service: a new
 // service adds its own.
-var seeds = []func(*emulator.Server) error{seedACR, seedSAE}
+var seeds = []func(*emulator.Server) error{seedACR, seedSAE, seedSSM}
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18080", "`ADDR` to listen on; keep it on loopback, where the rotator allows plain HTTP")
@@ -63,6 +63,9 @@ func run(listen string, logger *log.Logger) error {
 		{"ROTATOR_CR_ENDPOINT", emu.URL()},
 		{"ALIBABA_CLOUD_ACCESS_KEY_ID", key.AccessKeyID},
 		{"ALIBABA_CLOUD_ACCESS_KEY_SECRET", key.AccessKeySecret},
+		{"ROTATOR_SSM_ENDPOINT", emu.URL()},
+		{"TENCENTCLOUD_SECRET_ID", emulator.DefaultTencentCredential.SecretID},
+		{"TENCENTCLOUD_SECRET_KEY", emulator.DefaultTencentCredential.SecretKey},
 		{"ROTATOR_CONFIG_FILE", "examples/rotator.yaml"},
 	} {
 		fmt.Printf("export %s=%s\n", kv[0], kv[1])
@@ -111,4 +114,12 @@ func dockerConfig(auths map[string]map[string]string) string {
 
 func login(user, pass string) map[string]string {
 	return map[string]string{"username": user, "password": pass, "auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
+}
+
+// seedSSM adds Tencent Cloud SSM's key and the secret acr-pull in
+// ap-guangzhou, whose version "current" holds another registry's login.
+func seedSSM(emu *emulator.Server) error {
+	emu.AddTencentCredential(emulator.DefaultTencentCredential)
+	b, _ := json.Marshal(map[string]any{"auths": map[string]any{"ccr.ccs.tencentyun.com": login("100012345678", "tcr-password")}})
+	return emu.CreateSSMSecret("ap-guangzhou", "acr-pull", "current", string(b), false)
 }
