@@ -46,16 +46,16 @@ func TestREADMEWalkthrough(t *testing.T) {
 		t.Fatalf("go build ./cmd/emulator: %v\n%s", err, out)
 	}
 	addr := freeAddr(t)
-	printed := startCmdEmulator(t, emuBin, addr)
-
 	var exports []string
 	for _, s := range steps {
 		if strings.HasPrefix(s, "export ") {
 			exports = append(exports, strings.ReplaceAll(s, walkthroughAddr, addr))
 		}
 	}
+	printed := startCmdEmulator(t, emuBin, addr, len(exports))
+
 	if want, got := strings.Join(exports, "\n"), strings.Join(printed, "\n"); want != got {
-		mask := strings.NewReplacer(emulator.DefaultCredential.AccessKeySecret, "[secret]")
+		mask := strings.NewReplacer(emulator.DefaultCredential.AccessKeySecret, "[secret]", emulator.DefaultTencentCredential.SecretKey, "[secret]")
 		t.Errorf("the walkthrough exports\n%s\nbut cmd/emulator printed\n%s", mask.Replace(want), mask.Replace(got))
 	}
 
@@ -139,8 +139,8 @@ func freeAddr(t *testing.T) string {
 }
 
 // startCmdEmulator runs cmd/emulator on addr until the test ends (then
-// interrupts it, as Ctrl-C would) and returns the export lines it printed.
-func startCmdEmulator(t *testing.T, bin, addr string) []string {
+// interrupts it, as Ctrl-C would) and returns the first want lines it printed.
+func startCmdEmulator(t *testing.T, bin, addr string, want int) []string {
 	t.Helper()
 	cmd := exec.Command(bin, "-listen", addr)
 	cmd.Env = fnbuild.CleanEnv()
@@ -181,7 +181,7 @@ func startCmdEmulator(t *testing.T, bin, addr string) []string {
 	})
 	var printed []string
 	timeout := time.After(30 * time.Second)
-	for len(printed) < 5 {
+	for len(printed) < want {
 		select {
 		case l, ok := <-lines:
 			if !ok {
