@@ -74,7 +74,8 @@ func CleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, "ALIBABA_CLOUD_") && !strings.HasPrefix(k, "ROTATOR_") && !strings.HasPrefix(k, "FC_") {
+		if !strings.HasPrefix(k, "ALIBABA_CLOUD_") && !strings.HasPrefix(k, "ROTATOR_") && !strings.HasPrefix(k, "FC_") &&
+			!strings.HasPrefix(k, "TENCENTCLOUD_") {
 			env = append(env, kv)
 		}
 	}

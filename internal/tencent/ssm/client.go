@@ -108,10 +108,11 @@ func (s *Store) client(ctx context.Context, region string) (*tcssm.Client, *exch
 // invocation's context and keeps what the SDK's errors word with the URL
 // and the body (the HTTP status, the transport error).
 type exchange struct {
-	ctx    context.Context
-	base   http.RoundTripper
-	status int
-	err    error
+	ctx      context.Context
+	base     http.RoundTripper
+	status   int
+	err      error
+	timedOut bool // the SDK client's timeout ended the request
 }
 
 func (x *exchange) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -123,12 +124,25 @@ func (x *exchange) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err != nil {
 		stop()
 		cancel()
-		x.err = err
+		// The client's timeout ends r's context or closes r.Cancel (for a
+		// transport it does not know), which the transport reports as a
+		// plain cancellation.
+		x.err, x.timedOut = err, r.Context().Err() != nil || closed(r.Cancel) //nolint:staticcheck // r.Cancel is how http.Client cancels this transport
+
 		return nil, err
 	}
 	x.status = resp.StatusCode
 	resp.Body = &releasingBody{ReadCloser: resp.Body, x: x, release: func() { stop(); cancel() }}
 	return resp, nil
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false // also for a nil channel
+	}
 }
 
 // releasingBody frees the call's context once the SDK has read the answer,
@@ -217,7 +231,7 @@ func (s *Store) fail(ctx context.Context, action string, x *exchange, err error)
 	switch se.Code {
 	case "ClientError.NetworkError", "ClientError.IOError":
 		// No answer, or one cut short: the SDK's text names the URL.
-		ce.Status, ce.Detail = 0, s.transportDetail(ctx, x.err)
+		ce.Status, ce.Detail = 0, s.transportDetail(ctx, x)
 		if se.Code == "ClientError.IOError" {
 			ce.Detail = "the answer was cut short: " + ce.Detail
 		}
@@ -233,12 +247,13 @@ func (s *Store) fail(ctx context.Context, action string, x *exchange, err error)
 }
 
 // transportDetail words a transport failure without the request's URL.
-func (s *Store) transportDetail(ctx context.Context, err error) string {
+func (s *Store) transportDetail(ctx context.Context, x *exchange) string {
+	err := x.err
 	var ne net.Error
 	switch {
 	case ctx.Err() != nil:
 		return "cancelled: the invocation's deadline came"
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+	case x.timedOut, errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return fmt.Sprintf("no answer within %ds (timed out)", reqTimeout(s.timeout))
 	case err == nil:
 		return "transport error"
