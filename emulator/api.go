@@ -77,6 +77,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveRegistry(w, r)
 	case strings.HasPrefix(r.URL.Path, "/v1/"):
 		s.serveCSMS(w, r) // Huawei Cloud CSMS
+	case isTencentRequest(r):
+		s.serveSSM(w, r) // Tencent Cloud API 3.0: "/" too, named by X-TC-Action
 	case r.URL.Path == "/":
 		s.serveAPI(w, r, "cr") // RPC requests all go to "/"; KMS's are told apart by Version
 	default:

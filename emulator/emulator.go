@@ -180,6 +180,7 @@ type Server struct {
 	kms     map[string]*kmsSecret // kms.go: KMS secrets by region/name
 	kmsEcho bool                  // kms.go: SetKMSEcho
 	csms    csmsState             // csms.go
+	ssm     ssmState              // ssm.go
 
 	closing   chan struct{}
 	handlers  sync.WaitGroup

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
+	"github.com/sae-secret-rotator/rotator/internal/catalog"
 	"github.com/sae-secret-rotator/rotator/internal/fnbuild"
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
@@ -55,10 +56,11 @@ func TestREADMEWalkthrough(t *testing.T) {
 	// for the two acr-pull SAE secrets and the KMS one, Personal Edition for
 	// personal-pull.
 	want := map[string]string{"cn-hangzhou:prod/acr-pull": "demo-pull", "cn-hangzhou:staging/acr-pull": "demo-pull",
-		"kms:cn-hangzhou/acr-pull": "demo-pull", "csms:cn-north-4/acr-pull": "demo-pull", "cn-hangzhou:prod/personal-pull": "personal-pull"}
+		"kms:cn-hangzhou/acr-pull": "demo-pull", "csms:cn-north-4/acr-pull": "demo-pull", "ssm:ap-guangzhou/acr-pull": "demo-pull", "cn-hangzhou:prod/personal-pull": "personal-pull"}
 	printed := startCmdEmulator(t, emuBin, addr, len(exports), 3)
 	if want, got := strings.Join(exports, "\n"), strings.Join(printed, "\n"); want != got {
-		mask := strings.NewReplacer(emulator.DefaultCredential.AccessKeySecret, "[secret]", emulator.DefaultHuaweiCredential.SK, "[secret]")
+		mask := strings.NewReplacer(emulator.DefaultCredential.AccessKeySecret, "[secret]", emulator.DefaultHuaweiCredential.SK, "[secret]",
+			emulator.DefaultTencentCredential.SecretKey, "[secret]")
 		t.Errorf("the walkthrough exports\n%s\nbut cmd/emulator printed\n%s", mask.Replace(want), mask.Replace(got))
 	}
 
@@ -70,6 +72,9 @@ func TestREADMEWalkthrough(t *testing.T) {
 	}
 	results := runWalkthrough(t, work, steps, addr)
 
+	if n := exampleSecrets(t, root); n != len(want) { // every secret examples/rotator.yaml names
+		t.Fatalf("examples/rotator.yaml names %d secrets, the test expects %d", n, len(want))
+	}
 	plan := stepResult(t, results, "./main -event examples/plan.json")
 	if rep := plan.report(t); plan.exit != 0 || !rep.DryRun || rep.Planned != len(want) || rep.Rotated != 0 || rep.Failed != 0 {
 		t.Errorf("plan: exit %d, report %s; want exit 0, a dry run with %d planned", plan.exit, plan.out, len(want))
@@ -91,6 +96,24 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if echo := stepResult(t, results, "echo $?"); strings.TrimSpace(echo.out) != "0" {
 		t.Errorf("echo $? printed %q, want 0", echo.out)
 	}
+}
+
+// exampleSecrets counts the secrets of examples/rotator.yaml.
+func exampleSecrets(t *testing.T, root string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "examples", "rotator.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := rotation.ParseConfig(b, "examples/rotator.yaml", catalog.Kinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, tg := range cfg.Targets {
+		n += len(tg.Secrets)
+	}
+	return n
 }
 
 // walkthroughSteps returns the lines of the README's walkthrough that go

@@ -89,19 +89,26 @@ func run() error {
 	if err := emu.CreateCSMSSecret(csmsProject, "acr-pull", string(kmsValue), false); err != nil {
 		return err
 	}
+	// Tencent Cloud SSM: a secret whose version "current" holds another registry's login.
+	emu.AddTencentCredential(emulator.DefaultTencentCredential)
+	ssmDoc, _ := base64.StdEncoding.DecodeString(dockerConfig(map[string]map[string]string{"ccr.ccs.tencentyun.com": entry("100012345678", "tcr-password")}, nil))
+	if err := emu.CreateSSMSecret("ap-guangzhou", "acr-pull", "current", string(ssmDoc), false); err != nil {
+		return err
+	}
 	if _, err := emu.CreateSecret(emulator.Secret{NamespaceID: "cn-hangzhou:prod", Name: "personal-pull", Type: "kubernetes.io/dockerconfigjson",
 		Data: map[string]string{".dockerconfigjson": dockerConfig(map[string]map[string]string{}, nil)}}); err != nil {
 		return err
 	}
 	// Two sources: ACR EE minting with an assumed role (its token lives an
-	// hour) for SAE, KMS and CSMS secrets, and ACR Personal Edition minting
+	// hour) for SAE, KMS, CSMS and SSM secrets, and ACR Personal Edition minting
 	// with the function's own credentials (its token dies with them:
 	// flagged expiresBeforeNextRun).
 	config := fmt.Sprintf(`{"schedule":{"interval":"20m"},"targets":[{"name":"prod-pull",
  "source":{"type":"acr-ee","instanceId":"cri-demo","regionId":"cn-hangzhou","assumeRole":%q},
  "secrets":[{"namespaceId":"cn-hangzhou:prod","secretId":%d},{"namespaceId":"cn-hangzhou:staging","secretName":"acr-pull"},
   {"store":"kms","regionId":"cn-hangzhou","secretName":"acr-pull"},
-  {"store":"csms","region":"cn-north-4","projectId":"%s","secretName":"acr-pull"}]},
+  {"store":"csms","region":"cn-north-4","projectId":"%s","secretName":"acr-pull"},
+  {"store":"ssm","region":"ap-guangzhou","secretName":"acr-pull","versionId":"current"}]},
  {"name":"personal-pull","source":{"type":"acr-personal","regionId":"cn-hangzhou"},
  "secrets":[{"namespaceId":"cn-hangzhou:prod","secretName":"personal-pull"}]}]}`, minter, prod, csmsProject)
 
@@ -125,7 +132,9 @@ func run() error {
 	fn.Env = append(os.Environ(), "FC_RUNTIME_API="+emu.RuntimeAPI(), "ROTATOR_CONFIG="+config,
 		"ROTATOR_SAE_ENDPOINT="+emu.URL(), "ROTATOR_CR_ENDPOINT="+emu.URL(), "ROTATOR_REGISTRY_ENDPOINT="+emu.URL(),
 		"ROTATOR_KMS_ENDPOINT="+emu.URL(), "ROTATOR_STS_ENDPOINT="+emu.URL(),
-		"ROTATOR_CSMS_ENDPOINT="+emu.URL(), "HUAWEICLOUD_SDK_AK="+huawei.AK, "HUAWEICLOUD_SDK_SK="+huawei.SK)
+		"ROTATOR_CSMS_ENDPOINT="+emu.URL(), "HUAWEICLOUD_SDK_AK="+huawei.AK, "HUAWEICLOUD_SDK_SK="+huawei.SK,
+		"ROTATOR_SSM_ENDPOINT="+emu.URL(), "TENCENTCLOUD_SECRET_ID="+emulator.DefaultTencentCredential.SecretID,
+		"TENCENTCLOUD_SECRET_KEY="+emulator.DefaultTencentCredential.SecretKey)
 	fn.Stdout, fn.Stderr = prefixed("  fn| "), prefixed("  fn| ")
 	if err := fn.Start(); err != nil {
 		return err
@@ -172,6 +181,10 @@ func run() error {
 	if value, version, ok := emu.CSMSSecret(csmsProject, "acr-pull"); ok {
 		fmt.Fprintf(os.Stdout, "  csms secret %q in project %s, version %s\n", "acr-pull", csmsProject, version)
 		describe(base64.StdEncoding.EncodeToString([]byte(value)))
+	}
+	if v, ok := emu.SSMSecret("ap-guangzhou", "acr-pull", "current"); ok {
+		fmt.Fprintf(os.Stdout, "  ssm ap-guangzhou secret %q version %q\n", "acr-pull", "current")
+		describe(base64.StdEncoding.EncodeToString([]byte(v)))
 	}
 	if res.Failed {
 		return fmt.Errorf("the rotation reported failures")

@@ -39,7 +39,7 @@ var huaweiKey = emulator.DefaultHuaweiCredential
 
 // seeds fill the emulator, one function per emulated service: a new
 // service adds its own.
-var seeds = []func(*emulator.Server) error{seedACR, seedSAE, seedKMS, seedCSMS, seedSources}
+var seeds = []func(*emulator.Server) error{seedACR, seedSAE, seedKMS, seedCSMS, seedSSM, seedSources}
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18080", "`ADDR` to listen on; keep it on loopback, where the rotator allows plain HTTP")
@@ -74,6 +74,9 @@ func run(listen string, logger *log.Logger) error {
 		{"ROTATOR_CSMS_ENDPOINT", emu.URL()},
 		{"HUAWEICLOUD_SDK_AK", huaweiKey.AK},
 		{"HUAWEICLOUD_SDK_SK", huaweiKey.SK},
+		{"ROTATOR_SSM_ENDPOINT", emu.URL()},
+		{"TENCENTCLOUD_SECRET_ID", emulator.DefaultTencentCredential.SecretID},
+		{"TENCENTCLOUD_SECRET_KEY", emulator.DefaultTencentCredential.SecretKey},
 		{"ROTATOR_CONFIG_FILE", "examples/rotator.yaml"},
 	} {
 		fmt.Printf("export %s=%s\n", kv[0], kv[1])
@@ -157,4 +160,12 @@ func seedSources(emu *emulator.Server) error {
 		Data:       map[string]string{".dockerconfigjson": dockerConfig(map[string]map[string]string{})},
 		RelateApps: []emulator.App{{AppID: "9b40-prod-batch", AppName: "prod-batch"}}})
 	return err
+}
+
+// seedSSM adds Tencent Cloud SSM's key and the secret acr-pull in
+// ap-guangzhou, whose version "current" holds another registry's login.
+func seedSSM(emu *emulator.Server) error {
+	emu.AddTencentCredential(emulator.DefaultTencentCredential)
+	b, _ := json.Marshal(map[string]any{"auths": map[string]any{"ccr.ccs.tencentyun.com": login("100012345678", "tcr-password")}})
+	return emu.CreateSSMSecret("ap-guangzhou", "acr-pull", "current", string(b), false)
 }

@@ -114,6 +114,12 @@ func (g *Guard) values() []string {
 			out = append(out, v)
 		}
 	}
+	// SSM: the Tencent keys, every value stored and every value written.
+	for _, v := range g.emu.SSMSensitive() {
+		if len(v) >= 6 {
+			out = append(out, v)
+		}
+	}
 	for _, r := range refs {
 		if s, ok := g.emu.Secret(r.ns, r.id); ok {
 			for _, v := range s.Data {

@@ -1,0 +1,223 @@
+// Package ssm is the Tencent Cloud Secrets Manager store (SSM, 2019-09-23,
+// API 3.0 signed with TC3-HMAC-SHA256): a named version of a secret whose
+// text value (SecretString) is the docker config document itself. Reads
+// and read-backs are GetSecretValue, writes UpdateSecret, which overwrites
+// the content of that version.
+package ssm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+	tcssm "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/ssm/v20190923"
+
+	"github.com/sae-secret-rotator/rotator/dockercfg"
+	"github.com/sae-secret-rotator/rotator/rotation"
+)
+
+// Environment the store reads when it is opened. The keys come from these
+// variables only, never from the SDK's credential files or provider chain.
+const (
+	EnvEndpoint     = "ROTATOR_SSM_ENDPOINT"
+	EnvSecretID     = "TENCENTCLOUD_SECRET_ID"
+	EnvSecretKey    = "TENCENTCLOUD_SECRET_KEY"
+	EnvSessionToken = "TENCENTCLOUD_SESSION_TOKEN"
+)
+
+// DefaultEndpoint is SSM's nearest-region endpoint; the region travels in
+// the X-TC-Region header.
+const DefaultEndpoint = "ssm.tencentcloudapi.com"
+
+// Kind is the `ssm` store of the configuration.
+type Kind struct{}
+
+// Name implements rotation.StoreKind.
+func (Kind) Name() string { return "ssm" }
+
+// NewRef implements rotation.StoreKind.
+func (Kind) NewRef() rotation.SecretRef { return &Ref{} }
+
+// Open implements rotation.StoreKind.
+func (Kind) Open(env rotation.Env) (rotation.Store, error) {
+	ep, err := parseEndpoint(env.Getenv(EnvEndpoint))
+	if err != nil {
+		return nil, err
+	}
+	id, key := env.Getenv(EnvSecretID), env.Getenv(EnvSecretKey)
+	if id == "" || key == "" {
+		return nil, fmt.Errorf("store ssm: set %s and %s (and %s for temporary keys): Tencent Cloud keys are read from these variables only",
+			EnvSecretID, EnvSecretKey, EnvSessionToken)
+	}
+	return &Store{ep: ep, id: id, key: key, token: env.Getenv(EnvSessionToken), timeout: env.APITimeout, transport: newTransport()}, nil
+}
+
+// Ref is an SSM secret version of the configuration.
+type Ref struct {
+	Region     string `json:"region"`
+	SecretName string `json:"secretName"`
+	VersionID  string `json:"versionId"`
+}
+
+// Validate implements rotation.SecretRef.
+func (r *Ref) Validate() error {
+	switch {
+	case r.Region == "":
+		return errors.New("region is required")
+	case !rotation.ValidRegion(r.Region):
+		return fmt.Errorf("region %q is not a region id such as \"ap-guangzhou\"", r.Region)
+	case r.SecretName == "":
+		return errors.New("secretName is required")
+	case !rotation.Printable(r.SecretName):
+		return errors.New("secretName must be printable ASCII without spaces, at most 253 characters")
+	case r.VersionID == "":
+		return errors.New("versionId is required: the version whose content UpdateSecret overwrites")
+	case !rotation.Printable(r.VersionID):
+		return errors.New("versionId must be printable ASCII without spaces, at most 253 characters")
+	}
+	return nil
+}
+
+// Key implements rotation.SecretRef.
+func (r *Ref) Key() string { return r.Region + "/" + r.SecretName + "/" + r.VersionID }
+
+// Group implements rotation.SecretRef: one version is read a call.
+func (r *Ref) Group() string { return r.Key() }
+
+// Where implements rotation.SecretRef.
+func (r *Ref) Where() rotation.Where {
+	return rotation.Where{Store: "ssm", Region: r.Region, SecretName: r.SecretName}
+}
+
+// Store is SSM, signed with the keys from the environment.
+type Store struct {
+	ep             endpoint
+	id, key, token string
+	timeout        time.Duration
+	transport      *http.Transport
+}
+
+// Quota implements rotation.Store. SSM allows 50 calls a second per API
+// (UpdateSecret's and GetSecretValue's pages); one lane paces reads and
+// writes together at 45, a margin for windows that do not line up with
+// SSM's and for other callers of the account.
+func (s *Store) Quota() rotation.Quota {
+	return rotation.Quota{Calls: 45, Per: rotation.Duration{Duration: time.Second}}
+}
+
+// Sensitive lists the keys the store holds, for the engine's redactor.
+func (s *Store) Sensitive() []string {
+	var out []string
+	for _, v := range []string{s.key, s.token} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// handle is the version a secret was read from.
+type handle struct{ region, name, version string }
+
+// Read implements rotation.Store with GetSecretValue of the version.
+func (s *Store) Read(ctx context.Context, _ rotation.Credentials, ref rotation.SecretRef) (rotation.Snapshot, error) {
+	r := ref.(*Ref)
+	h := handle{region: r.Region, name: r.SecretName, version: r.VersionID}
+	sec, err := s.get(ctx, h)
+	if err != nil && rotation.CodeOf(err) != rotation.UnsupportedSecretType && rotation.CodeOf(err) != rotation.CorruptSecretData {
+		return nil, err
+	}
+	return snapshot{sec: sec, err: err}, nil
+}
+
+// snapshot is one version as read; its failure belongs to that secret.
+type snapshot struct {
+	sec rotation.Secret
+	err error
+}
+
+// Find implements rotation.Snapshot.
+func (s snapshot) Find(rotation.SecretRef) (rotation.Secret, error) { return s.sec, s.err }
+
+// get reads one version and checks that it holds a docker config. A
+// failing secret is returned too: its Where for the report, its value in
+// Config for the redactor.
+func (s *Store) get(ctx context.Context, h handle) (rotation.Secret, error) {
+	c, x := s.client(ctx, h.region)
+	req := tcssm.NewGetSecretValueRequest()
+	req.SecretName, req.VersionId = common.StringPtr(h.name), common.StringPtr(h.version)
+	resp, err := c.GetSecretValue(req)
+	if err != nil {
+		return rotation.Secret{}, notFound(s.fail(ctx, "GetSecretValue", x, err), h)
+	}
+	sec := rotation.Secret{
+		Where:   rotation.Where{Store: "ssm", Region: h.region, SecretName: h.name},
+		ID:      h.region + "/" + h.name + "/" + h.version,
+		Version: h.version,
+		Handle:  h,
+	}
+	if resp.Response == nil {
+		return sec, &CallError{Action: "GetSecretValue", Status: x.status, Code: "ClientError.ParseJsonError", Detail: "the answer has no Response"}
+	}
+	if b := resp.Response.SecretBinary; b != nil && *b != "" {
+		return sec, rotation.Errorf(rotation.UnsupportedSecretType, "%s holds binary data (SecretBinary); only a text value (SecretString) holding a docker config is rotated", describe(h))
+	}
+	var value string
+	if v := resp.Response.SecretString; v != nil {
+		value = *v
+	}
+	sec.Config = []byte(value)
+	if value == "" {
+		return sec, rotation.Errorf(rotation.CorruptSecretData, "%s is empty: store a docker config such as {\"auths\":{}}", describe(h))
+	}
+	if err := dockercfg.Check(sec.Config); err != nil {
+		return sec, rotation.Errorf(rotation.CorruptSecretData, "%s is not a docker config: %v", describe(h), err)
+	}
+	return sec, nil
+}
+
+func describe(h handle) string {
+	return fmt.Sprintf("ssm secret %q version %q in %s", h.name, h.version, h.region)
+}
+
+// notFound gives SSM's ResourceNotFound (secret or version) its report code.
+func notFound(ce *CallError, h handle) error {
+	if ce.notFound() {
+		return rotation.Errorf(rotation.SecretNotFound, "%s does not exist (%s)", describe(h), ce.Error())
+	}
+	return ce
+}
+
+// Write implements rotation.Store: UpdateSecret overwrites the version's
+// content with the merged document. It returns the version it overwrote,
+// the one it named: the API's answer is not needed to find it again.
+func (s *Store) Write(ctx context.Context, _ rotation.Credentials, sec rotation.Secret, config []byte) (string, error) {
+	h, ok := sec.Handle.(handle)
+	if !ok {
+		return "", errors.New("ssm UpdateSecret: the secret was not read from SSM")
+	}
+	c, x := s.client(ctx, h.region)
+	req := tcssm.NewUpdateSecretRequest()
+	req.SecretName, req.VersionId = common.StringPtr(h.name), common.StringPtr(h.version)
+	req.SecretString = common.StringPtr(string(config))
+	if _, err := c.UpdateSecret(req); err != nil {
+		return "", notFound(s.fail(ctx, "UpdateSecret", x, err), h)
+	}
+	return h.version, nil
+}
+
+// ReadBack implements rotation.Store with GetSecretValue of the version.
+func (s *Store) ReadBack(ctx context.Context, _ rotation.Credentials, sec rotation.Secret, _ string) (rotation.Secret, error) {
+	h, ok := sec.Handle.(handle)
+	if !ok {
+		return rotation.Secret{}, errors.New("ssm GetSecretValue: the secret was not read from SSM")
+	}
+	got, err := s.get(ctx, h)
+	if err != nil && rotation.CodeOf(err) == rotation.CorruptSecretData {
+		return got, nil // verification reports the difference
+	}
+	return got, err
+}
