@@ -23,15 +23,17 @@ func TestMintingRoleActionsMatchTheCallsOfARun(t *testing.T) {
 	env := append(w.env(), "ROTATOR_CONFIG="+cfg, "ROTATOR_STS_ENDPOINT="+w.srv.URL())
 	timer := fmt.Sprintf(`{"triggerTime":%q,"triggerName":"t","payload":""}`, time.Now().UTC().Format(time.RFC3339))
 	code, rep, stderr := runFunction(t, w, bin, repoRoot, env, timer)
-	if code != 0 || rep == nil || rep.Rotated != 2 {
+	if code != 0 || rep == nil || rep.Rotated == 0 || rep.Failed != 0 {
 		w.guard.Fatalf("timer run with assumeRole: exit %d, report %+v; stderr:\n%s", code, rep, tail(stderr))
 	}
 
 	byFunction, bySession := map[string]bool{}, map[string]bool{}
 	for _, c := range w.srv.Calls() {
-		if c.AccessKeyID == emulator.DefaultCredential.AccessKeyID {
+		switch {
+		case c.Product == "registry": // the login check signs with the token, not a role
+		case c.AccessKeyID == emulator.DefaultCredential.AccessKeyID:
 			byFunction[c.Permission()] = true
-		} else {
+		default:
 			bySession[c.Permission()] = true
 		}
 	}

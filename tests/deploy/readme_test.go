@@ -25,7 +25,7 @@ func deploySection(t *testing.T) string {
 
 // pendingREADME are optional template parameters that the README's deploy
 // section does not describe yet (template.yaml and s.yaml do, in comments).
-var pendingREADME = map[string]bool{"MintingRoleArn": true}
+var pendingREADME = map[string]bool{}
 
 // TestREADMEMatchesTheDeployFiles keeps the deploy instructions in step with
 // the files they describe: names, parameters, commands and numbers.
