@@ -24,6 +24,33 @@ var StoreSeeders = map[string]StoreSeeder{
 		}
 		return entries, []string{"ROTATOR_KMS_ENDPOINT=" + emu.URL()}, nil
 	},
+	"csms": func(emu *emulator.Server, n int) ([]string, []string, error) {
+		const project = "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
+		key := emulator.DefaultHuaweiCredential
+		emu.AddHuaweiCredential(key)
+		var entries []string
+		for i := range n {
+			name := fmt.Sprintf("acr-pull-%d", i)
+			if err := emu.CreateCSMSSecret(project, name, dockerConfigJSON(i), false); err != nil {
+				return nil, nil, err
+			}
+			entries = append(entries, fmt.Sprintf(`{"store":"csms","region":"cn-north-4","projectId":%q,"secretName":%q}`, project, name))
+		}
+		return entries, []string{"ROTATOR_CSMS_ENDPOINT=" + emu.URL(), "HUAWEICLOUD_SDK_AK=" + key.AK, "HUAWEICLOUD_SDK_SK=" + key.SK}, nil
+	},
+	"ssm": func(emu *emulator.Server, n int) ([]string, []string, error) {
+		key := emulator.DefaultTencentCredential
+		emu.AddTencentCredential(key)
+		var entries []string
+		for i := range n {
+			name := fmt.Sprintf("acr-pull-%d", i)
+			if err := emu.CreateSSMSecret("ap-guangzhou", name, "current", dockerConfigJSON(i), false); err != nil {
+				return nil, nil, err
+			}
+			entries = append(entries, fmt.Sprintf(`{"store":"ssm","region":"ap-guangzhou","secretName":%q,"versionId":"current"}`, name))
+		}
+		return entries, []string{"ROTATOR_SSM_ENDPOINT=" + emu.URL(), "TENCENTCLOUD_SECRET_ID=" + key.SecretID, "TENCENTCLOUD_SECRET_KEY=" + key.SecretKey}, nil
+	},
 }
 
 // dockerConfigJSON is a docker config with a foreign entry to keep.
