@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
@@ -20,6 +21,10 @@ type Throttled struct {
 // ThrottledResult is how the one secret ended and when.
 type ThrottledResult struct {
 	Wall    time.Duration // from the invocation to its report
+	// Throttled is from the first throttled answer to the last try before
+	// the function gave up: the time it spent on throttling, without the
+	// calls before it or the report after it.
+	Throttled time.Duration
 	Status  string
 	Code    rotation.Code
 	Message string
@@ -56,14 +61,23 @@ func RunThrottled(bin string, spec Throttled) (ThrottledResult, error) {
 	}
 	start := time.Now()
 	rep, err := invokeWith(emu, f, event)
-	wall := time.Since(start)
+	end := time.Now()
 	if err != nil {
 		return ThrottledResult{}, err
 	}
 	if len(rep.Results) != 1 {
 		return ThrottledResult{}, fmt.Errorf("%d results, want 1", len(rep.Results))
 	}
-	r := ThrottledResult{Wall: wall, Status: rep.Results[0].Status}
+	r := ThrottledResult{Wall: end.Sub(start), Status: rep.Results[0].Status}
+	var first time.Time
+	for _, c := range emu.Calls() {
+		if strings.HasPrefix(c.Code, "Throttling") {
+			if first.IsZero() {
+				first = c.Time
+			}
+			r.Throttled = c.Time.Sub(first)
+		}
+	}
 	if e := rep.Results[0].Error; e != nil {
 		r.Code, r.Message = e.Code, e.Message
 	}

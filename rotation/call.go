@@ -45,6 +45,7 @@ func newLane(name string, q Quota, throttleWait time.Duration) *lane {
 type throttling struct {
 	since time.Time
 	count int
+	last  string // the last throttled answer, as the report may show it
 }
 
 // call runs one API call on a lane with retries. api names it in logs and
@@ -62,6 +63,11 @@ func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th
 	server := newBackoff()
 	noAnswer, failures := 0, 0
 	for attempt := 1; ; attempt++ {
+		// Also on entry: a write that stale reads kept re-entering has been
+		// throttled for as long as its first throttle says.
+		if err := w.givingUp(ln, api, th, maxPause, giveUp); err != nil {
+			return err
+		}
 		if err := ln.pacer.Wait(ctx, maxPause); err != nil {
 			return w.deadline(api, err)
 		}
@@ -87,14 +93,10 @@ func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th
 			if th.since.IsZero() {
 				th.since = time.Now()
 			}
+			th.last = w.apiText(ae)
 			ln.pacer.Throttled()
-			if d := time.Since(th.since); d+nextWait(ln, maxPause) > giveUp {
-				why := ""
-				if w.req.Emergency {
-					why = " (emergency run: it waits at most " + (pauseEmergency * base).String() + " between tries and gives up after " + giveUp.String() + ")"
-				}
-				return errorf(Throttled, "%s was still throttled after %s and %d throttled answers: the account's API quota is spent by other callers%s: %s",
-					api, d.Round(time.Second), th.count, why, w.apiText(ae))
+			if err := w.givingUp(ln, api, th, maxPause, giveUp); err != nil {
+				return err
 			}
 		case ae.Transient() && ae.HTTPStatus() == 0:
 			if noAnswer++; noAnswer > maxTransportRetries {
@@ -116,6 +118,25 @@ func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th
 			return w.deadline(api, err)
 		}
 	}
+}
+
+// givingUp ends a piece of work whose throttling would last past giveUp
+// with its next wait.
+func (w *invocation) givingUp(ln *lane, api string, th *throttling, maxPause, giveUp time.Duration) error {
+	if th.since.IsZero() {
+		return nil
+	}
+	d := time.Since(th.since)
+	if d+nextWait(ln, maxPause) <= giveUp {
+		return nil
+	}
+	why := ""
+	if w.req.Emergency {
+		base := w.r.cfg.ThrottleWait.Duration
+		why = " (emergency run: it waits at most " + (pauseEmergency * base).String() + " between tries and gives up after " + giveUp.String() + ")"
+	}
+	return errorf(Throttled, "%s was still throttled after %s and %d throttled answers: the account's API quota is spent by other callers%s: %s",
+		api, d.Round(time.Second), th.count, why, th.last)
 }
 
 // nextWait is how long the lane's pacer will hold the next call.

