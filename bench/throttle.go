@@ -20,14 +20,14 @@ type Throttled struct {
 
 // ThrottledResult is how the one secret ended and when.
 type ThrottledResult struct {
-	Wall    time.Duration // from the invocation to its report
+	Wall time.Duration // from the invocation to its report
 	// Throttled is from the first throttled answer to the last try before
 	// the function gave up: the time it spent on throttling, without the
 	// calls before it or the report after it.
 	Throttled time.Duration
-	Status  string
-	Code    rotation.Code
-	Message string
+	Status    string
+	Code      rotation.Code
+	Message   string
 }
 
 // RunThrottled runs a throttling scenario with the real binary.
