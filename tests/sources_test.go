@@ -49,9 +49,15 @@ func crEvent(instance string) string {
 	return string(b)
 }
 
+// resultOf is the first result of a target.
 func resultOf(rep rotation.Report, target string) (rotation.Result, bool) {
+	return firstResult(rep, func(r rotation.Result) bool { return r.Target == target })
+}
+
+// firstResult is the first result that match says it wants.
+func firstResult(rep rotation.Report, match func(rotation.Result) bool) (rotation.Result, bool) {
 	for _, r := range rep.Results {
-		if r.Target == target {
+		if match(r) {
 			return r, true
 		}
 	}

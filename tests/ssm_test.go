@@ -68,12 +68,7 @@ func (w *world) ssmCalls(action string) []emulator.Call {
 }
 
 func resultOfStore(rep rotation.Report, store string) (rotation.Result, bool) {
-	for _, r := range rep.Results {
-		if r.Store == store {
-			return r, true
-		}
-	}
-	return rotation.Result{}, false
+	return firstResult(rep, func(r rotation.Result) bool { return r.Store == store })
 }
 
 // One invocation rotates an SAE secret and an SSM secret with one token:

@@ -31,16 +31,32 @@ func (EEKind) NewConfig() rotation.SourceConfig { return &EEConfig{} }
 
 // Open implements rotation.SourceKind.
 func (EEKind) Open(env rotation.Env) (rotation.Source, error) {
-	ep, err := aliyun.ParseEndpoint(EnvEndpoint, env.Getenv(EnvEndpoint))
+	c, err := openPlumbing(env, cr_ee.GetEndpointMap)
 	if err != nil {
 		return nil, err
+	}
+	return &EE{c}, nil
+}
+
+// plumbing is what both ACR sources hold: the shared SDK plumbing, the
+// endpoint and the assumed roles' sessions.
+type plumbing struct {
+	b     *aliyun.Backend
+	ep    aliyun.Endpoint
+	roles *roles
+}
+
+func openPlumbing(env rotation.Env, fill func() map[string]string) (plumbing, error) {
+	ep, err := aliyun.ParseEndpoint(EnvEndpoint, env.Getenv(EnvEndpoint))
+	if err != nil {
+		return plumbing{}, err
 	}
 	rl, err := openRoles(env)
 	if err != nil {
-		return nil, err
+		return plumbing{}, err
 	}
-	aliyun.FillEndpointMaps(cr_ee.GetEndpointMap)
-	return &EE{b: aliyun.Shared(env.APITimeout), ep: ep, roles: rl}, nil
+	aliyun.FillEndpointMaps(fill)
+	return plumbing{b: aliyun.Shared(env.APITimeout), ep: ep, roles: rl}, nil
 }
 
 // EEConfig is an `acr-ee` source.
@@ -106,11 +122,7 @@ func (c *EEConfig) Matches(ev rotation.RegistryEvent) bool {
 func (c *EEConfig) Describe() string { return "acr-ee " + c.InstanceID }
 
 // EE mints ACR EE temporary tokens.
-type EE struct {
-	b     *aliyun.Backend
-	ep    aliyun.Endpoint
-	roles *roles
-}
+type EE struct{ plumbing }
 
 // Sensitive lists the assumed roles' secrets, for the engine's redactor.
 func (a *EE) Sensitive() []string { return a.roles.sensitive() }

@@ -27,16 +27,11 @@ func (PersonalKind) NewConfig() rotation.SourceConfig { return &PersonalConfig{}
 
 // Open implements rotation.SourceKind.
 func (PersonalKind) Open(env rotation.Env) (rotation.Source, error) {
-	ep, err := aliyun.ParseEndpoint(EnvEndpoint, env.Getenv(EnvEndpoint))
+	c, err := openPlumbing(env, cr.GetEndpointMap)
 	if err != nil {
 		return nil, err
 	}
-	rl, err := openRoles(env)
-	if err != nil {
-		return nil, err
-	}
-	aliyun.FillEndpointMaps(cr.GetEndpointMap)
-	return &Personal{b: aliyun.Shared(env.APITimeout), ep: ep, roles: rl}, nil
+	return &Personal{c}, nil
 }
 
 // PersonalConfig is an `acr-personal` source.
@@ -71,11 +66,7 @@ func (c *PersonalConfig) Matches(rotation.RegistryEvent) bool { return false }
 func (c *PersonalConfig) Describe() string { return "acr-personal " + c.RegionID }
 
 // Personal mints ACR Personal Edition temporary tokens.
-type Personal struct {
-	b     *aliyun.Backend
-	ep    aliyun.Endpoint
-	roles *roles
-}
+type Personal struct{ plumbing }
 
 // CheckCredentials refuses an invocation without Alibaba Cloud credentials.
 func (p *Personal) CheckCredentials(c rotation.Credentials) error { return aliyun.CheckCredentials(c) }
