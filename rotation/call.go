@@ -45,7 +45,7 @@ func newLane(name string, q Quota, throttleWait time.Duration) *lane {
 type throttling struct {
 	since time.Time
 	count int
-	last  string // the last throttled answer, as the report may show it
+	last  APIError // the last throttled answer
 }
 
 // call runs one API call on a lane with retries. api names it in logs and
@@ -93,7 +93,7 @@ func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th
 			if th.since.IsZero() {
 				th.since = time.Now()
 			}
-			th.last = w.apiText(ae)
+			th.last = ae
 			ln.pacer.Throttled()
 			if err := w.givingUp(ln, api, th, maxPause, giveUp); err != nil {
 				return err
@@ -136,7 +136,7 @@ func (w *invocation) givingUp(ln *lane, api string, th *throttling, maxPause, gi
 		why = " (emergency run: it waits at most " + (pauseEmergency * base).String() + " between tries and gives up after " + giveUp.String() + ")"
 	}
 	return errorf(Throttled, "%s was still throttled after %s and %d throttled answers: the account's API quota is spent by other callers%s: %s",
-		api, d.Round(time.Second), th.count, why, th.last)
+		api, d.Round(time.Second), th.count, why, w.apiText(th.last))
 }
 
 // nextWait is how long the lane's pacer will hold the next call.

@@ -23,6 +23,7 @@ const maxMessage = 300
 type redactor struct {
 	mu     sync.Mutex
 	values []string
+	seen   map[string]bool
 }
 
 // add registers secret values in every form a request could carry them:
@@ -37,20 +38,15 @@ func (r *redactor) add(values ...string) {
 		js, _ := json.Marshal(v)
 		for _, f := range []string{v, base64.StdEncoding.EncodeToString([]byte(v)), string(js[1 : len(js)-1]),
 			url.QueryEscape(v), strings.ReplaceAll(string(js[1:len(js)-1]), `\`, `\\`)} {
-			if !r.has(f) {
+			if !r.seen[f] {
+				if r.seen == nil {
+					r.seen = map[string]bool{}
+				}
+				r.seen[f] = true
 				r.values = append(r.values, f)
 			}
 		}
 	}
-}
-
-func (r *redactor) has(v string) bool {
-	for _, x := range r.values {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // clean replaces every whole known value.
