@@ -54,12 +54,19 @@ func (w *invocation) call(ctx context.Context, ln *lane, api string, fn func(con
 	return w.callThrottled(ctx, ln, api, &throttling{}, fn)
 }
 
-func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th *throttling, fn func(context.Context) error) error {
+// throttlePolicy is how long this invocation's calls wait on throttling:
+// the most a pause may hold one (0: as long as the pacer says) and when a
+// call gives up.
+func (w *invocation) throttlePolicy() (maxPause, giveUp time.Duration) {
 	base := w.r.cfg.ThrottleWait.Duration
-	var maxPause, giveUp time.Duration = 0, giveUpNormal * base
 	if w.req.Emergency {
-		maxPause, giveUp = pauseEmergency*base, giveUpEmergency*base
+		return pauseEmergency * base, giveUpEmergency * base
 	}
+	return 0, giveUpNormal * base
+}
+
+func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th *throttling, fn func(context.Context) error) error {
+	maxPause, giveUp := w.throttlePolicy()
 	server := newBackoff()
 	noAnswer, failures := 0, 0
 	for attempt := 1; ; attempt++ {
@@ -132,8 +139,7 @@ func (w *invocation) givingUp(ln *lane, api string, th *throttling, maxPause, gi
 	}
 	why := ""
 	if w.req.Emergency {
-		base := w.r.cfg.ThrottleWait.Duration
-		why = " (emergency run: it waits at most " + (pauseEmergency * base).String() + " between tries and gives up after " + giveUp.String() + ")"
+		why = " (emergency run: it waits at most " + maxPause.String() + " between tries and gives up after " + giveUp.String() + ")"
 	}
 	return errorf(Throttled, "%s was still throttled after %s and %d throttled answers: the account's API quota is spent by other callers%s: %s",
 		api, d.Round(time.Second), th.count, why, w.apiText(th.last))

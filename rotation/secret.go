@@ -182,7 +182,8 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 		// A read that will have aged past the window by the time the pacer
 		// lets the write out and it reaches the store feeds no write: read
 		// again before spending a slot on it.
-		if attempt < maxStaleReads && w.r.now().Add(st.lane.pacer.Delay(1)+st.lane.latency.get()).Sub(snap.at) > w.r.cfg.Freshness.Duration {
+		maxPause, _ := w.throttlePolicy()
+		if attempt < maxStaleReads && w.r.now().Add(nextWait(st.lane, maxPause)+st.lane.latency.get()).Sub(snap.at) > w.r.cfg.Freshness.Duration {
 			notBefore = snap.at.Add(time.Nanosecond)
 			continue
 		}
