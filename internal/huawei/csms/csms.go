@@ -203,7 +203,11 @@ func (v *version) Find(ref rotation.SecretRef) (rotation.Secret, error) {
 	if v.value != nil {
 		doc = []byte(*v.value)
 	}
-	if err := dockercfg.Check(doc); err != nil {
+	err := dockercfg.Check(doc)
+	if err == nil && len(doc) == 0 {
+		err = errors.New("the value is empty") // not a JSON object, as for KMS and SSM
+	}
+	if err != nil {
 		return sec, rotation.Errorf(rotation.CorruptSecretData, "the value of csms secret %q is not a docker config: %v", r.SecretName, err)
 	}
 	sec.Config = doc

@@ -36,7 +36,7 @@ func start(t *testing.T) *emulator.Server {
 	t.Cleanup(func() { _ = emu.Close() })
 	emu.AddHuaweiCredential(key)
 	emu.AddHuaweiCredential(tempKey)
-	for name, v := range map[string]string{"acr-pull": cfg, "not-json": "hunter2-plain-text", "array": `[1,2]`} {
+	for name, v := range map[string]string{"acr-pull": cfg, "not-json": "hunter2-plain-text", "array": `[1,2]`, "empty": ""} {
 		if err := emu.CreateCSMSSecret(project, name, v, false); err != nil {
 			t.Fatal(err)
 		}
@@ -142,6 +142,7 @@ func TestFailures(t *testing.T) {
 		{name: "binary value", secret: "binary", code: rotation.UnsupportedSecretType},
 		{name: "not JSON", secret: "not-json", code: rotation.CorruptSecretData},
 		{name: "not an object", secret: "array", code: rotation.CorruptSecretData},
+		{name: "empty value", secret: "empty", code: rotation.CorruptSecretData},
 		{name: "missing secret", secret: "nope", code: rotation.SecretNotFound},
 		{name: "throttled", secret: "acr-pull", fault: emulator.Fault{Throttle: 1}, status: 429, throttled: true},
 		{name: "server error", secret: "acr-pull", fault: emulator.Fault{Fail: 1}, status: 500, transient: true},
