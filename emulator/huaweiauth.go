@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -136,7 +137,7 @@ func huaweiCanonicalRequest(r *http.Request, body []byte, signedHeaders []string
 	// Canonical URI: every segment escaped, always ending in "/".
 	segs := strings.Split(r.URL.Path, "/")
 	for i, seg := range segs {
-		segs[i] = huaweiEscape(seg)
+		segs[i] = percentEncode(seg)
 	}
 	uri := strings.Join(segs, "/")
 	if !strings.HasSuffix(uri, "/") {
@@ -156,7 +157,7 @@ func huaweiCanonicalRequest(r *http.Request, body []byte, signedHeaders []string
 		vs := append([]string(nil), q[k]...)
 		sort.Strings(vs)
 		for _, v := range vs {
-			pairs = append(pairs, huaweiEscape(k)+"="+huaweiEscape(v))
+			pairs = append(pairs, percentEncode(k)+"="+percentEncode(v))
 		}
 	}
 	b.WriteString(strings.Join(pairs, "&"))
@@ -180,7 +181,7 @@ func huaweiCanonicalRequest(r *http.Request, body []byte, signedHeaders []string
 	// The payload's hash, unless the signer declared it unsigned (non-JSON
 	// bodies) in a header that is itself signed.
 	hash := r.Header.Get("X-Sdk-Content-Sha256")
-	if hash == "" || !containsString(signedHeaders, "x-sdk-content-sha256") {
+	if hash == "" || !slices.Contains(signedHeaders, "x-sdk-content-sha256") {
 		sum := sha256.Sum256(body)
 		hash = hex.EncodeToString(sum[:])
 	}
@@ -197,30 +198,4 @@ func huaweiSign(sk, stringToSign string) []byte {
 	m := hmac.New(sha256.New, []byte(sk))
 	m.Write([]byte(stringToSign))
 	return m.Sum(nil)
-}
-
-// huaweiEscape keeps A-Z a-z 0-9 - _ . ~ and writes every other byte as %XX.
-func huaweiEscape(s string) string {
-	const hexdigits = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hexdigits[c>>4])
-		b.WriteByte(hexdigits[c&15])
-	}
-	return b.String()
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
