@@ -104,7 +104,7 @@ func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // <product>.<region>.aliyuncs.com. port is the request's Port field: the
 // SDK's interface has no setter.
 func (b *Backend) Point(req requests.AcsRequest, port *string, ep Endpoint, product, region string, roa bool) {
-	if !ep.set() {
+	if !ep.Set() {
 		ep = Endpoint{Scheme: "https", Host: fmt.Sprintf("%s.%s.aliyuncs.com", product, region)}
 	}
 	req.SetScheme(ep.Scheme)

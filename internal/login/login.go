@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	overrides "github.com/sae-secret-rotator/rotator/internal/endpoint"
 )
 
 // EnvEndpoint names the environment variable that sends every login to one
@@ -75,20 +75,10 @@ func parseEndpoint(endpoint string) (*url.URL, error) {
 		return nil, fmt.Errorf("%s %q: user info is not allowed", EnvEndpoint, shown)
 	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
 		return nil, fmt.Errorf("%s %q: must not have a path, query or fragment", EnvEndpoint, shown)
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+	case u.Scheme == "http" && !overrides.IsLoopback(u.Hostname()):
 		return nil, fmt.Errorf("%s %q: plain http is allowed for loopback addresses only (127.0.0.0/8, ::1, localhost)", EnvEndpoint, shown)
 	}
 	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
-}
-
-// isLoopback: 127.0.0.0/8, ::1 (also IPv4-mapped) or localhost. Names other
-// than localhost are not resolved: a name is never trusted as loopback.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Login proves username/password against the registry at domain (a
@@ -134,7 +124,7 @@ func (c *Checker) Login(ctx context.Context, domain, username, password string) 
 	var authed http.RoundTripper
 	switch strings.ToLower(ch.Scheme) {
 	case "bearer":
-		if realm, err := url.Parse(ch.Parameters["realm"]); err == nil && realm.Scheme == "http" && !isLoopback(realm.Hostname()) {
+		if realm, err := url.Parse(ch.Parameters["realm"]); err == nil && realm.Scheme == "http" && !overrides.IsLoopback(realm.Hostname()) {
 			// Checked before any request: the credential must not leave in clear.
 			return l.fail(stepToken, errPlainHTTP)
 		}
@@ -205,7 +195,7 @@ func (g *guard) RoundTrip(r *http.Request) (*http.Response, error) {
 		closeBody(r)
 		return nil, errWrongScheme
 	}
-	if r.URL.Scheme == "http" && !isLoopback(r.URL.Hostname()) {
+	if r.URL.Scheme == "http" && !overrides.IsLoopback(r.URL.Hostname()) {
 		closeBody(r)
 		return nil, errPlainHTTP
 	}

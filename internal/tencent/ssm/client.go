@@ -16,6 +16,8 @@ import (
 	sdkerrors "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 	tcssm "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/ssm/v20190923"
+
+	overrides "github.com/sae-secret-rotator/rotator/internal/endpoint"
 )
 
 // connectTimeout bounds opening a connection to the API endpoint.
@@ -27,44 +29,16 @@ type endpoint struct {
 	scheme string // "HTTPS" or "HTTP" (loopback only)
 }
 
-// parseEndpoint reads ROTATOR_SSM_ENDPOINT: a bare host (HTTPS) or a URL
-// with scheme and port. Plain http is refused unless the host is a loopback
-// address, so the signed requests (and the secret values they carry) never
-// cross a network in clear text.
+// parseEndpoint reads ROTATOR_SSM_ENDPOINT (package endpoint's rule).
 func parseEndpoint(value string) (endpoint, error) {
-	value = strings.TrimSpace(value)
-	if value == "" {
+	e, err := overrides.Parse(EnvEndpoint, value, "https://ssm.tencentcloudapi.com")
+	switch {
+	case err != nil:
+		return endpoint{}, err
+	case !e.Set():
 		return endpoint{host: DefaultEndpoint, scheme: "HTTPS"}, nil
 	}
-	if !strings.Contains(value, "://") {
-		value = "https://" + value
-	}
-	u, err := url.Parse(value)
-	if err != nil || u.Hostname() == "" {
-		return endpoint{}, fmt.Errorf("%s: %q is not a host or a URL such as https://ssm.tencentcloudapi.com", EnvEndpoint, value)
-	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		return endpoint{}, fmt.Errorf("%s: give a host and port only, without path, query or user", EnvEndpoint)
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-		return endpoint{host: u.Host, scheme: "HTTPS"}, nil
-	case "http":
-		if !isLoopback(u.Hostname()) {
-			return endpoint{}, fmt.Errorf("%s: plain http is accepted for loopback addresses only, not %q: use https", EnvEndpoint, u.Hostname())
-		}
-		return endpoint{host: u.Host, scheme: "HTTP"}, nil
-	default:
-		return endpoint{}, fmt.Errorf("%s: scheme %q is not http or https", EnvEndpoint, u.Scheme)
-	}
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return endpoint{host: e.Address(), scheme: strings.ToUpper(e.Scheme)}, nil
 }
 
 // newTransport is the store's connection pool, shared by its calls.
