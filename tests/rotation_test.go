@@ -282,6 +282,10 @@ func TestRefusedInvocations(t *testing.T) {
 		if exit != 2 || rep.Error == nil || rep.Error.Code != tc.code || !strings.Contains(rep.Error.Message, tc.want) {
 			w.guard.Errorf("%s: exit %d, error %+v; want exit 2 and %s containing %q", tc.name, exit, rep.Error, tc.code, tc.want)
 		}
+		// A refusal still says what asked for it when the event could be read.
+		if want := map[bool]string{true: "manual", false: ""}[tc.code != rotation.InvalidEvent]; rep.Trigger != want {
+			t.Errorf("%s: trigger %q, want %q", tc.name, rep.Trigger, want)
+		}
 		if n := len(w.emu.Calls()); n != 0 {
 			t.Errorf("%s: %d API calls were made before refusing", tc.name, n)
 		}
