@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"time"
 
@@ -361,5 +360,3 @@ func (w *invocation) reader(st *storeRT, spec SecretSpec) *groupReader {
 	}
 	return rd
 }
-
-var _ = maps.Clone[map[string]string]

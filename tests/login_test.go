@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +21,7 @@ func loginConfig(mode string, refs ...string) string {
 // closedPort is a loopback URL where nothing listens.
 func closedPort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return "http://" + addr
+	return "http://" + freeAddr(t)
 }
 
 // Every new token is proven against the registry before it is written:
