@@ -17,11 +17,13 @@ import (
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
 
-const usage = "main -event FILE|- [-timeout DURATION]; inside Function Compute (FC_RUNTIME_API set) no flag is needed"
+const usage = "main -event FILE|- [-timeout DURATION] | main -check | main -version | main -h; inside Function Compute (FC_RUNTIME_API set) no flag is needed"
 
 type cliOptions struct {
 	event   string
 	timeout time.Duration
+	check   bool
+	version bool
 }
 
 // parseFlags never prints: the caller logs the error as JSON, so that
@@ -32,11 +34,16 @@ func parseFlags(args []string) (cliOptions, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.event, "event", "", "run one invocation with the event in `FILE` (\"-\" for stdin) and print the report")
 	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "with -event: the invocation's deadline")
+	fs.BoolVar(&o.check, "check", false, "check the configuration and the environment, print what would be rotated")
+	fs.BoolVar(&o.version, "version", false, "print the version")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.check && o.event != "" {
+		return o, errors.New("-check and -event do not go together: -check runs no invocation")
 	}
 	if o.timeout <= 0 {
 		return o, fmt.Errorf("-timeout must be positive, got %v", o.timeout)
@@ -50,11 +57,16 @@ func runOnce(log *zap.Logger, r *rotation.Rotator, o cliOptions, stdin io.Reader
 	if err != nil {
 		return refuse(log, stdout, err.Error())
 	}
+	// Named in the event's errors, which give its position.
+	origin := fmt.Sprintf("event file %q", o.event)
+	if o.event == "-" {
+		origin = "stdin"
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	rep := r.Run(ctx, rotation.Invocation{RequestID: newRequestID(), Event: event, Credentials: envCredentials()})
+	rep := r.Run(ctx, rotation.Invocation{RequestID: newRequestID(), Event: event, Credentials: envCredentials(), Origin: origin})
 	_, _ = stdout.Write(append(rep.JSON(), '\n'))
 	switch {
 	case rep.BadInput():

@@ -435,9 +435,42 @@ func TestPackage(t *testing.T) {
 	}
 }
 
-// writeDefault packages with the packager's defaults (no -config) into out.
+// writeDefault packages with the packager's defaults (no -config) into
+// out, and the other flags `make package` passes: the shipped template
+// holds a placeholder instance id, which the packager refuses without them.
 func writeDefault(t *testing.T, out string) string {
 	t.Helper()
-	runPackager(t, out)
+	runPackager(t, out, makePackageFlags(t)...)
 	return out
+}
+
+// makePackageFlags are the flags of the Makefile's package recipe, but -o
+// and a -config naming the default (deploy/rotator.yaml).
+func makePackageFlags(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(repoPath("Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recipe, ok := strings.Cut(string(b), "\npackage:\n\t")
+	recipe, _, _ = strings.Cut(recipe, "\n")
+	f := strings.Fields(recipe)
+	if !ok || len(f) < 3 || strings.Join(f[:3], " ") != "go run ./cmd/package" {
+		t.Fatalf("Makefile: the package recipe is not `go run ./cmd/package ...` (have %q)", recipe)
+	}
+	var flags []string
+	for i := 3; i < len(f); i++ {
+		switch f[i] {
+		case "-o":
+			i++
+		case "-config":
+			if i+1 >= len(f) || f[i+1] != filepath.Join("deploy", "rotator.yaml") {
+				t.Fatalf("Makefile: make package ships another configuration than deploy/rotator.yaml: %q", recipe)
+			}
+			i++
+		default:
+			flags = append(flags, f[i])
+		}
+	}
+	return flags
 }
