@@ -32,7 +32,7 @@ func parseFlags(args []string) (cliOptions, error) {
 	var o cliOptions
 	fs := flag.NewFlagSet("main", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.event, "event", "", "run one invocation with the event in `FILE` (\"-\" for stdin) and print the report")
+	fs.StringVar(&o.event, "event", "", "run one invocation with the event in `FILE` (\"-\" for stdin) and print the report; with -check, check the event")
 	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "with -event: the invocation's deadline")
 	fs.BoolVar(&o.check, "check", false, "check the configuration and the environment, print what would be rotated")
 	fs.BoolVar(&o.version, "version", false, "print the version")
@@ -42,9 +42,7 @@ func parseFlags(args []string) (cliOptions, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if o.check && o.event != "" {
-		return o, errors.New("-check and -event do not go together: -check runs no invocation")
-	}
+
 	if o.timeout <= 0 {
 		return o, fmt.Errorf("-timeout must be positive, got %v", o.timeout)
 	}
@@ -57,16 +55,12 @@ func runOnce(log *zap.Logger, r *rotation.Rotator, o cliOptions, stdin io.Reader
 	if err != nil {
 		return refuse(log, stdout, err.Error())
 	}
-	// Named in the event's errors, which give its position.
-	origin := fmt.Sprintf("event file %q", o.event)
-	if o.event == "-" {
-		origin = "stdin"
-	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	rep := r.Run(ctx, rotation.Invocation{RequestID: newRequestID(), Event: event, Credentials: envCredentials(), Origin: origin})
+	rep := r.Run(ctx, rotation.Invocation{RequestID: newRequestID(), Event: event, Credentials: envCredentials(), Origin: eventOrigin(o.event)})
 	_, _ = stdout.Write(append(rep.JSON(), '\n'))
 	switch {
 	case rep.BadInput():
@@ -76,6 +70,14 @@ func runOnce(log *zap.Logger, r *rotation.Rotator, o cliOptions, stdin io.Reader
 	default:
 		return exitOK
 	}
+}
+
+// eventOrigin names the event in its errors, which give a position in it.
+func eventOrigin(file string) string {
+	if file == "-" {
+		return "stdin"
+	}
+	return fmt.Sprintf("event file %q", file)
 }
 
 // readEvent names the file in its error; the OS error alone repeats the

@@ -21,8 +21,8 @@ const helpText = `sae-secret-rotator: keeps registry pull secrets (SAE, KMS, CSM
 Usage:
   main -event FILE [-timeout 15m]  run one invocation of the event in FILE ("-": stdin) and
                                    print its report as JSON on stdout
-  main -check                      check the configuration and this environment without
-                                   calling a cloud, print what a run would rotate
+  main -check [-event FILE]        check the configuration, this environment (and the
+                                   event) without calling a cloud; print what would be rotated
   main -version                    print the version and VCS revision
   main -h                          this help
 Inside Function Compute (FC_RUNTIME_API set) no flag is needed: the binary serves invocations.
@@ -69,26 +69,40 @@ func versionText() string {
 		runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-// check runs `main -check`: the configuration as every invocation here
-// would load it, and this environment as the function's. The report goes to
-// stdout; exit 0 when it passes, 2 when an invocation would be refused.
-func check(log *zap.Logger, stdout io.Writer) int {
-	var creds *rotation.Credentials
+// check runs `main -check [-event FILE]`: the configuration as every
+// invocation here would load it, this environment as the function's, and
+// the event if one is named. The report goes to stdout; exit 0 when it
+// passes, 2 when an invocation would be refused.
+func check(log *zap.Logger, o cliOptions, stdin io.Reader, stdout io.Writer) int {
+	opts := catalog.CheckOptions{Where: catalog.Here}
 	if os.Getenv(envRuntimeAPI) == "" {
 		// Outside FC, `main -event` signs with these; in FC each invocation
 		// brings the function role's.
 		c := envCredentials()
-		creds = &c
+		opts.Credentials = &c
 	}
-	rep := catalog.Check(os.Getenv, catalog.Here, creds)
+	var rep *catalog.CheckReport
+	if o.event != "" {
+		ev, err := readEvent(o.event, stdin)
+		if err != nil {
+			rep = &catalog.CheckReport{Targets: []rotation.CheckedTarget{}, Error: &rotation.ResultError{Code: rotation.InvalidEvent, Message: err.Error()}}
+		}
+		opts.Event, opts.EventOrigin = ev, eventOrigin(o.event)
+	}
+	if rep == nil {
+		rep = catalog.Check(os.Getenv, opts)
+	}
 	b, _ := json.MarshalIndent(rep, "", "  ")
 	_, _ = stdout.Write(append(b, '\n'))
 	if !rep.OK {
-		log.Error("configuration refused", zap.String("config", rep.Config), zap.String("code", string(rep.Error.Code)),
+		log.Error("check failed", zap.String("config", rep.Config), zap.String("code", string(rep.Error.Code)),
 			zap.String("error", rep.Error.Message))
 		return exitBadInput
 	}
 	fields := []zap.Field{zap.String("config", rep.Config), zap.Int("targets", len(rep.Targets)), zap.Int("secrets", rep.Secrets)}
+	if rep.Event != nil {
+		fields = append(fields, zap.Strings("eventTargets", rep.Event.Targets))
+	}
 	if len(rep.Placeholders) > 0 {
 		fields = append(fields, zap.Strings("placeholders", rep.Placeholders))
 	}
@@ -96,9 +110,9 @@ func check(log *zap.Logger, stdout io.Writer) int {
 		fields = append(fields, zap.String("credentials", rep.Credentials))
 	}
 	if len(rep.Placeholders) > 0 || rep.Credentials != "" {
-		log.Warn("configuration checked, with warnings", fields...)
+		log.Warn("check passed, with warnings", fields...)
 	} else {
-		log.Info("configuration checked", fields...)
+		log.Info("check passed", fields...)
 	}
 	return exitOK
 }

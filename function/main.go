@@ -52,7 +52,7 @@ func main() {
 		fmt.Fprintln(os.Stdout, versionText())
 		return
 	case opts.check:
-		os.Exit(check(log, os.Stdout))
+		os.Exit(check(log, opts, os.Stdin, os.Stdout))
 	}
 	if opts.event == "" && os.Getenv(envRuntimeAPI) != "" {
 		// The runtime SDK logs through the standard logger: make those lines JSON too.

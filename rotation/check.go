@@ -114,3 +114,24 @@ func placeholders(cfg *Config) []string {
 	walk("targets", doc)
 	return out
 }
+
+// Select tells which targets an event would rotate, in configuration
+// order, without reading anything: the event's errors (InvalidEvent,
+// UnknownTarget) are those its invocation would be refused with.
+func (c *Config) Select(event []byte) (Request, []string, error) {
+	req, err := DecodeEvent(event)
+	if err != nil {
+		return req, nil, err
+	}
+	items, err := c.plan(req)
+	if err != nil {
+		return req, nil, err
+	}
+	names := []string{}
+	for _, it := range items {
+		if len(names) == 0 || names[len(names)-1] != it.target.Name {
+			names = append(names, it.target.Name)
+		}
+	}
+	return req, names, nil
+}

@@ -58,6 +58,10 @@ func (w *invocation) rotate(ctx context.Context, it item) (res Result) {
 	if res.VersionID != "" {
 		fields = append(fields, zap.String("versionId", res.VersionID))
 	}
+	if c := res.Changes; c != nil {
+		fields = append(fields, zap.Strings("added", c.Added), zap.Strings("replaced", c.Replaced), zap.Int("keptEntries", c.KeptEntries),
+			zap.Int("keptKeys", c.KeptKeys), zap.Int("keptDataKeys", c.KeptDataKeys))
+	}
 	if res.RelateApps != nil { // stores that know a secret's consumers say so, even when there are none
 		fields = append(fields, zap.Any("relateApps", res.RelateApps))
 	}

@@ -126,7 +126,7 @@ func check(configPath string, allowPlaceholders bool, log io.Writer) error {
 		}
 		return os.Getenv(k)
 	}
-	rep := catalog.Check(getenv, catalog.Elsewhere, nil)
+	rep := catalog.Check(getenv, catalog.CheckOptions{Where: catalog.Elsewhere})
 	for _, line := range strings.Split(strings.TrimRight(rep.Text(), "\n"), "\n") {
 		fmt.Fprintln(log, "package:", line)
 	}

@@ -62,23 +62,44 @@ type CheckReport struct {
 	Credentials string `json:"credentials,omitempty"`
 	// Placeholders are values a template left to edit; the packager
 	// refuses them unless told -allow-placeholders.
-	Placeholders []string              `json:"placeholders,omitempty"`
-	Error        *rotation.ResultError `json:"error,omitempty"`
+	Placeholders []string `json:"placeholders,omitempty"`
+	// Event is what the event given to the check asks for.
+	Event *CheckedEvent         `json:"event,omitempty"`
+	Error *rotation.ResultError `json:"error,omitempty"`
+}
+
+// CheckedEvent is an event as its invocation would read it.
+type CheckedEvent struct {
+	Trigger string `json:"trigger"`
+	Action  string `json:"action"`
+	DryRun  bool   `json:"dryRun"`
+	// Targets are the targets it would rotate (or plan).
+	Targets []string `json:"targets"`
+}
+
+// CheckOptions are what a check judges besides the configuration.
+type CheckOptions struct {
+	Where Where
+	// Credentials, when not nil, are those `main -event` would sign with here.
+	Credentials *rotation.Credentials
+	// Event, when not nil, is checked too, as its invocation would read it;
+	// EventOrigin names it in errors (`event file "plan.json"`).
+	Event       []byte
+	EventOrigin string
 }
 
 // Check validates the configuration the environment names exactly as an
 // invocation loads it: every field, and every store and source opened with
 // the environment (endpoints, the other clouds' keys), without calling a
-// cloud. creds, when not nil, are the credentials `main -event` would sign
-// with here.
-func Check(getenv func(string) string, where Where, creds *rotation.Credentials) *CheckReport {
+// cloud; and the event, if one is given, as its invocation would read it.
+func Check(getenv func(string) string, opts CheckOptions) *CheckReport {
 	rep := &CheckReport{Config: origin(getenv), Targets: []rotation.CheckedTarget{}}
 	cfg, err := rotation.LoadConfig(getenv, Kinds())
 	if err != nil {
 		rep.Error = &rotation.ResultError{Code: rotation.CodeOf(err), Message: strings.TrimPrefix(err.Error(), string(rotation.InvalidConfig)+": ")}
 		return rep
 	}
-	in := rotation.Inspect(cfg, getenv, creds)
+	in := rotation.Inspect(cfg, getenv, opts.Credentials)
 	rep.Targets, rep.Placeholders = in.Targets, in.Placeholders
 	for _, t := range in.Targets {
 		rep.Secrets += len(t.Secrets)
@@ -94,9 +115,22 @@ func Check(getenv func(string) string, where Where, creds *rotation.Credentials)
 		rep.Credentials = strings.TrimPrefix(in.Credentials.Error(), string(rotation.InvalidConfig)+": ")
 	}
 	rep.OK = true
-	if where == Here && len(rep.Environment) > 0 {
+	if opts.Where == Here && len(rep.Environment) > 0 {
 		rep.OK = false
 		rep.Error = &rotation.ResultError{Code: rotation.InvalidConfig, Message: strings.Join(rep.Environment, "; ")}
+		return rep
+	}
+	if opts.Event != nil {
+		req, targets, err := cfg.Select(opts.Event)
+		if err != nil {
+			msg := strings.TrimPrefix(err.Error(), string(rotation.CodeOf(err))+": ")
+			if opts.EventOrigin != "" {
+				msg = opts.EventOrigin + ": " + msg
+			}
+			rep.OK, rep.Error = false, &rotation.ResultError{Code: rotation.CodeOf(err), Message: msg}
+			return rep
+		}
+		rep.Event = &CheckedEvent{Trigger: req.Trigger, Action: req.Action, DryRun: req.DryRun, Targets: targets}
 	}
 	return rep
 }
@@ -137,6 +171,9 @@ func (r *CheckReport) Text() string {
 	}
 	if r.Credentials != "" {
 		fmt.Fprintf(&b, "credentials: %s\n", r.Credentials)
+	}
+	if r.Event != nil {
+		fmt.Fprintf(&b, "event: %s %s (dryRun %v) of %s\n", r.Event.Trigger, r.Event.Action, r.Event.DryRun, strings.Join(r.Event.Targets, ", "))
 	}
 	if r.Error != nil {
 		fmt.Fprintf(&b, "refused (%s): %s\n", r.Error.Code, r.Error.Message)
