@@ -17,11 +17,13 @@ import (
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
 
-const usage = "main -event FILE|- [-timeout DURATION]; inside Function Compute (FC_RUNTIME_API set) no flag is needed"
+const usage = "main -event FILE|- [-timeout DURATION] | main -check | main -version | main -h; inside Function Compute (FC_RUNTIME_API set) no flag is needed"
 
 type cliOptions struct {
 	event   string
 	timeout time.Duration
+	check   bool
+	version bool
 }
 
 // parseFlags never prints: the caller logs the error as JSON, so that
@@ -30,14 +32,17 @@ func parseFlags(args []string) (cliOptions, error) {
 	var o cliOptions
 	fs := flag.NewFlagSet("main", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.event, "event", "", "run one invocation with the event in `FILE` (\"-\" for stdin) and print the report")
+	fs.StringVar(&o.event, "event", "", "run one invocation with the event in `FILE` (\"-\" for stdin) and print the report; with -check, check the event")
 	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "with -event: the invocation's deadline")
+	fs.BoolVar(&o.check, "check", false, "check the configuration and the environment, print what would be rotated")
+	fs.BoolVar(&o.version, "version", false, "print the version")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+
 	if o.timeout <= 0 {
 		return o, fmt.Errorf("-timeout must be positive, got %v", o.timeout)
 	}
@@ -50,11 +55,12 @@ func runOnce(log *zap.Logger, r *rotation.Rotator, o cliOptions, stdin io.Reader
 	if err != nil {
 		return refuse(log, stdout, err.Error())
 	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	rep := r.Run(ctx, rotation.Invocation{RequestID: newRequestID(), Event: event, Credentials: envCredentials()})
+	rep := r.Run(ctx, rotation.Invocation{RequestID: newRequestID(), Event: event, Credentials: envCredentials(), Origin: eventOrigin(o.event)})
 	_, _ = stdout.Write(append(rep.JSON(), '\n'))
 	switch {
 	case rep.BadInput():
@@ -64,6 +70,14 @@ func runOnce(log *zap.Logger, r *rotation.Rotator, o cliOptions, stdin io.Reader
 	default:
 		return exitOK
 	}
+}
+
+// eventOrigin names the event in its errors, which give a position in it.
+func eventOrigin(file string) string {
+	if file == "-" {
+		return "stdin"
+	}
+	return fmt.Sprintf("event file %q", file)
 }
 
 // readEvent names the file in its error; the OS error alone repeats the

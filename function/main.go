@@ -21,7 +21,6 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/sae-secret-rotator/rotator/internal/catalog"
-	"github.com/sae-secret-rotator/rotator/internal/login"
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
 
@@ -44,10 +43,16 @@ func main() {
 	opts, err := parseFlags(os.Args[1:])
 	switch {
 	case errors.Is(err, flag.ErrHelp):
-		log.Info("usage", zap.String("usage", usage))
+		// The one output on stderr that is not a log line: people asked for it.
+		fmt.Fprint(os.Stderr, helpText)
 		return
 	case err != nil:
 		os.Exit(refuse(log, os.Stdout, fmt.Sprintf("the command line: %v (usage: %s)", err, usage)))
+	case opts.version:
+		fmt.Fprintln(os.Stdout, versionText())
+		return
+	case opts.check:
+		os.Exit(check(log, opts, os.Stdin, os.Stdout))
 	}
 	if opts.event == "" && os.Getenv(envRuntimeAPI) != "" {
 		// The runtime SDK logs through the standard logger: make those lines JSON too.
@@ -64,17 +69,11 @@ func main() {
 // newRotator loads the configuration once per instance; an error is kept
 // and returned by every invocation, which then writes nothing.
 func newRotator(log *zap.Logger) *rotation.Rotator {
-	cfg, err := rotation.LoadConfig(os.Getenv, catalog.Kinds())
+	// The same loading as `main -check` (catalog.Check) judges.
+	cfg, opts, err := catalog.Load(os.Getenv)
 	var r *rotation.Rotator
-	var prover *login.Checker
 	if err == nil {
-		// Each new token is proven against its registry before it is written.
-		if prover, err = login.NewChecker(os.Getenv(login.EnvEndpoint), cfg.APITimeout.Duration); err != nil {
-			err = rotation.Errorf(rotation.InvalidConfig, "%v", err)
-		}
-	}
-	if err == nil {
-		r = rotation.New(cfg, nil, log, rotation.Options{Getenv: os.Getenv, Prover: prover})
+		r = rotation.New(cfg, nil, log, opts)
 		err = r.ConfigError()
 	}
 	if err != nil {

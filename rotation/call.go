@@ -75,7 +75,7 @@ func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th
 		if err := w.givingUp(ln, api, th, maxPause, giveUp); err != nil {
 			return err
 		}
-		if err := ln.pacer.Wait(ctx, maxPause); err != nil {
+		if err := ln.pacer.Wait(ctx, maxPause, pacer.OnWait(w.logWait(ln, api))); err != nil {
 			return w.deadline(api, err)
 		}
 		start := time.Now()

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Trigger kinds, as the report names them.
@@ -64,6 +65,9 @@ type timerEvent struct {
 func DecodeEvent(raw []byte) (Request, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		if why := malformed(raw, err); why != "" {
+			return Request{}, errorf(InvalidEvent, "the event %s", why)
+		}
 		return Request{}, errorf(InvalidEvent, "the event is not a JSON object")
 	}
 	switch {
@@ -94,7 +98,11 @@ func decodeTimer(raw []byte) (Request, error) {
 	}
 	p := []byte(*ev.Payload)
 	if !isJSONObject(p) {
-		return Request{}, errorf(InvalidEvent, "timer event: payload must be empty or a JSON object such as {\"targets\":[\"prod-pull\"]}")
+		why := ""
+		if m := malformed(p, json.Unmarshal(p, new(any))); m != "" {
+			why = ": the payload " + m
+		}
+		return Request{}, errorf(InvalidEvent, "timer event: payload must be empty or a JSON object such as {\"targets\":[\"prod-pull\"]}%s", why)
 	}
 	req, err := decodeManual(p, false)
 	if err != nil {
@@ -229,6 +237,34 @@ func jsonKind(goKind string) string {
 	default:
 		return "number"
 	}
+}
+
+// malformed says where raw stops being JSON ("is malformed JSON at line 1,
+// column 18 (byte offset 17)"), or "" when it is JSON (err is not a syntax
+// error). Only the position: the content could be a secret.
+func malformed(raw []byte, err error) string {
+	var se *json.SyntaxError
+	switch {
+	case len(bytes.Trim(raw, jsonSpace)) == 0:
+		return "is empty"
+	case !errors.As(err, &se):
+		return ""
+	case strings.HasPrefix(se.Error(), "unexpected end"):
+		line, col := position(raw, len(raw))
+		return fmt.Sprintf("is malformed JSON: it ends at line %d, column %d (byte offset %d) before the JSON value does", line, col, len(raw))
+	default:
+		// Offset counts the bytes read, the offending one included.
+		off := max(0, min(int(se.Offset)-1, len(raw)))
+		line, col := position(raw, off)
+		return fmt.Sprintf("is malformed JSON at line %d, column %d (byte offset %d)", line, col, off)
+	}
+}
+
+// position is the 1-based line and column (in characters) of byte off.
+func position(raw []byte, off int) (line, col int) {
+	before := raw[:off]
+	start := bytes.LastIndexByte(before, '\n') + 1
+	return bytes.Count(before, []byte{'\n'}) + 1, utf8.RuneCount(before[start:]) + 1
 }
 
 func isJSONObject(b []byte) bool {

@@ -49,7 +49,15 @@ func TestDecodeEvent(t *testing.T) {
 
 func TestDecodeEventRefuses(t *testing.T) {
 	for _, tc := range []struct{ name, in, want string }{
-		{"not JSON", `rotate please`, "not a JSON object"},
+		{"not JSON", `rotate please`, "the event is malformed JSON at line 1, column 1 (byte offset 0)"},
+		{"trailing comma", `{"action":"plan",}`, "the event is malformed JSON at line 1, column 18 (byte offset 17)"},
+		{"second line", "{\n  \"action\": plan\n}", "the event is malformed JSON at line 2, column 13 (byte offset 14)"},
+		{"characters, not bytes", "{\"reason\":\"été\" x}", "the event is malformed JSON at line 1, column 17 (byte offset 18)"},
+		{"cut short", "{\"action\":\n\"plan\"", "the event is malformed JSON: it ends at line 2, column 7 (byte offset 17) before the JSON value does"},
+		{"empty", "", "the event is empty"},
+		{"blank", " \n\t", "the event is empty"},
+		{"timer payload malformed", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t","payload":"{\"targets\":[\"a\"]"}`,
+			"payload must be empty or a JSON object such as {\"targets\":[\"prod-pull\"]}: the payload is malformed JSON: it ends at line 1, column 17 (byte offset 16) before the JSON value does"},
 		{"array", `[1,2]`, "not a JSON object"},
 		{"null", `null`, "not a JSON object"},
 		{"string", `"x"`, "not a JSON object"},
@@ -60,7 +68,7 @@ func TestDecodeEventRefuses(t *testing.T) {
 		{"emergency not bool", `{"action":"rotate","emergency":"yes"}`, "emergency must be a boolean"},
 		{"targets not list", `{"action":"rotate","targets":"a"}`, "targets must be a list"},
 		{"empty target", `{"action":"rotate","targets":[""]}`, "targets[0] is empty"},
-		{"trailing data", `{"action":"rotate"} {"action":"plan"}`, "not a JSON object"},
+		{"trailing data", `{"action":"rotate"} {"action":"plan"}`, "the event is malformed JSON at line 1, column 21 (byte offset 20)"},
 		{"timer payload not object", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t","payload":"rotate"}`, "payload must be empty or a JSON object"},
 		{"timer payload array", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t","payload":"[1]"}`, "payload must be empty or a JSON object"},
 		{"timer payload bad action", `{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t","payload":"{\"action\":\"nuke\"}"}`, "payload: manual event: action must be"},
@@ -126,5 +134,21 @@ func TestPlan(t *testing.T) {
 				t.Fatalf("targets = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// A malformed event is located, never quoted: it could hold a secret.
+func TestMalformedEventIsNotQuoted(t *testing.T) {
+	for _, in := range []string{`{"reason":"hunter2-secret" sneaky}`, `hunter2-secret`, `{"reason":"hunter2-secret`,
+		`{"triggerTime":"2026-11-23T10:00:00Z","triggerName":"t","payload":"{\"reason\":\"hunter2-secret\" sneaky"}`} {
+		_, err := DecodeEvent([]byte(in))
+		if err == nil || !strings.Contains(err.Error(), "malformed JSON") {
+			t.Fatalf("%s: error %v, want malformed JSON", in, err)
+		}
+		for _, piece := range []string{"hunter2", "secret", "sneaky", "'"} {
+			if strings.Contains(strings.TrimPrefix(err.Error(), "InvalidEvent: "), piece) {
+				t.Errorf("the error %q quotes the event (%q)", err, piece)
+			}
+		}
 	}
 }

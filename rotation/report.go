@@ -45,15 +45,32 @@ type Report struct {
 type Result struct {
 	Target string `json:"target"`
 	Where
-	Status               string       `json:"status"`
-	Reason               string       `json:"reason,omitempty"`
-	VersionID            string       `json:"versionId,omitempty"`
-	Registries           []string     `json:"registries,omitempty"`
-	Login                string       `json:"login,omitempty"`
-	ExpiresAt            *time.Time   `json:"expiresAt,omitempty"`
-	ExpiresBeforeNextRun bool         `json:"expiresBeforeNextRun,omitempty"`
-	RelateApps           []App        `json:"relateApps,omitempty"`
-	Error                *ResultError `json:"error,omitempty"`
+	Status               string     `json:"status"`
+	Reason               string     `json:"reason,omitempty"`
+	VersionID            string     `json:"versionId,omitempty"`
+	Registries           []string   `json:"registries,omitempty"`
+	Login                string     `json:"login,omitempty"`
+	ExpiresAt            *time.Time `json:"expiresAt,omitempty"`
+	ExpiresBeforeNextRun bool       `json:"expiresBeforeNextRun,omitempty"`
+	RelateApps           []App      `json:"relateApps,omitempty"`
+	// Changes is what a planned write would do to the secret (dry runs only).
+	Changes *Changes     `json:"changes,omitempty"`
+	Error   *ResultError `json:"error,omitempty"`
+}
+
+// Changes is a plan's account of one secret's write: the source's hosts
+// by name, whatever else the secret holds by count only (it belongs to
+// others, and its values are credentials).
+type Changes struct {
+	Added    []string `json:"added"`    // hosts that have no entry yet
+	Replaced []string `json:"replaced"` // hosts whose entry the new login replaces
+	// KeptEntries counts the other registries' auths entries, kept as they are.
+	KeptEntries int `json:"keptEntries"`
+	// KeptKeys counts the docker config's other top-level keys.
+	KeptKeys int `json:"keptKeys"`
+	// KeptDataKeys counts the secret's other data keys (SAE's SecretData
+	// keys besides .dockerconfigjson), kept as they are.
+	KeptDataKeys int `json:"keptDataKeys"`
 }
 
 // ResultError is a failure with its contract code.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -103,6 +105,9 @@ type Invocation struct {
 	RequestID   string
 	Event       []byte
 	Credentials Credentials
+	// Origin names where the event came from in its errors (the command
+	// line's `event file "x.json"`); empty in FC.
+	Origin string
 }
 
 // reserve is kept back from the invocation's deadline to return the report.
@@ -128,6 +133,9 @@ func (r *Rotator) Run(ctx context.Context, inv Invocation) *Report {
 		return refuse(r.cfgErr)
 	}
 	if evErr != nil {
+		if inv.Origin != "" {
+			evErr = errorf(InvalidEvent, "%s: %s", inv.Origin, asError(evErr, InvalidEvent).Message)
+		}
 		return refuse(evErr)
 	}
 	items, err := r.cfg.plan(req)
@@ -175,9 +183,14 @@ func (r *Rotator) Run(ctx context.Context, inv Invocation) *Report {
 	rep.Results = make([]Result, len(items))
 	g := new(errgroup.Group)
 	g.SetLimit(r.cfg.Concurrency)
+	var done atomic.Int64
 	for i, it := range items {
 		g.Go(func() error {
-			rep.Results[i] = w.rotate(ctx, it)
+			res := w.rotate(ctx, it)
+			rep.Results[i] = res
+			// How far the run is: n of the invocation's secrets are done.
+			log.Info("progress", append(whereFields(res.Where), zap.Int64("n", done.Add(1)), zap.Int("of", len(items)),
+				zap.String("target", res.Target), zap.String("status", res.Status))...)
 			return nil
 		})
 	}
@@ -186,6 +199,22 @@ func (r *Rotator) Run(ctx context.Context, inv Invocation) *Report {
 	log.Info("rotation finished", zap.Int("rotated", rep.Rotated), zap.Int("planned", rep.Planned), zap.Int("skipped", rep.Skipped),
 		zap.Int("failed", rep.Failed))
 	return rep
+}
+
+// longWait is a pacer wait long enough to say at info level: a run that
+// waits this long would otherwise look stuck.
+const longWait = 5 * time.Second
+
+// logWait says why a call on a lane waits, and for how long: the quota's
+// pace or a throttle pause (pacer.WaitQuota, pacer.WaitThrottle).
+func (w *invocation) logWait(ln *lane, api string) func(time.Duration, string) {
+	return func(d time.Duration, why string) {
+		lvl := zapcore.DebugLevel
+		if d > longWait {
+			lvl = zapcore.InfoLevel
+		}
+		w.log.Log(lvl, "waiting for the pacer", zap.String("pacer", ln.name), zap.String("api", api), zap.Duration("wait", d), zap.String("why", why))
+	}
 }
 
 // checkCredentials lets the stores and sources that sign with the

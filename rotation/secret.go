@@ -58,6 +58,10 @@ func (w *invocation) rotate(ctx context.Context, it item) (res Result) {
 	if res.VersionID != "" {
 		fields = append(fields, zap.String("versionId", res.VersionID))
 	}
+	if c := res.Changes; c != nil {
+		fields = append(fields, zap.Strings("added", c.Added), zap.Strings("replaced", c.Replaced), zap.Int("keptEntries", c.KeptEntries),
+			zap.Int("keptKeys", c.KeptKeys), zap.Int("keptDataKeys", c.KeptDataKeys))
+	}
 	if res.RelateApps != nil { // stores that know a secret's consumers say so, even when there are none
 		fields = append(fields, zap.Any("relateApps", res.RelateApps))
 	}
@@ -118,7 +122,6 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 	if err != nil {
 		return err
 	}
-	res.Registries = hosts(doms)
 	reader := w.reader(st, it.spec)
 
 	// Resolve the secret first (by name it needs a read), then hold its lock.
@@ -144,6 +147,9 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 			at := w.r.now()
 			w.r.wrote(key, at)
 			w.r.wrote(refKey, at)
+			// Only a result whose write went out names registries: a failure
+			// before it wrote nothing.
+			res.Registries = hosts(doms)
 		}
 		unlock()
 	}()
@@ -151,10 +157,15 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 		return nil
 	}
 	if w.req.DryRun {
-		if err := dockercfg.Check(sec.Config); err != nil {
+		// What the write would do, computed by the merge's own reading.
+		ch, err := dockercfg.Diff(sec.Config, hosts(doms))
+		if errors.Is(err, dockercfg.ErrCorrupt) {
 			return corrupt(sec, err)
+		} else if err != nil {
+			return errorf(UpdateFailed, "cannot plan the docker config: %v", err)
 		}
-		res.Status, res.RelateApps, res.Login = StatusPlanned, appsOf(sec), LoginSkipped
+		res.Status, res.RelateApps, res.Login, res.Registries = StatusPlanned, appsOf(sec), LoginSkipped, hosts(doms)
+		res.Changes = &Changes{Added: ch.Added, Replaced: ch.Replaced, KeptEntries: ch.KeptEntries, KeptKeys: ch.KeptKeys, KeptDataKeys: len(sec.Rest)}
 		return nil
 	}
 

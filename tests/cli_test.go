@@ -31,7 +31,7 @@ func TestCommandLineRefusesBadInput(t *testing.T) {
 			`cannot read the event file "does-not-exist.json": no such file or directory`},
 		{"directory", []string{"-event", "events"}, nil, `cannot read the event file "events": is a directory`},
 		{"stdin not JSON", []string{"-event", "-"}, func(*testing.T) io.Reader { return strings.NewReader("rotate everything") },
-			"not a JSON object"},
+			"stdin: the event is malformed JSON at line 1, column 1 (byte offset 0)"},
 		{"stdin unreadable", []string{"-event", "-"}, func(t *testing.T) io.Reader {
 			f, err := os.Open(t.TempDir()) // reading a directory fails
 			if err != nil {

@@ -65,6 +65,11 @@ func TestFaultMatrix(t *testing.T) {
 			if tc.want.code != "" && (r.Error == nil || r.Error.Code != tc.want.code || !strings.Contains(r.Error.Message, tc.want.message)) {
 				w.guard.Fatalf("error %+v; want %s naming %q", r.Error, tc.want.code, tc.want.message)
 			}
+			// A failed result names registries only when its write went out
+			// (it may have landed); a failure before the write wrote nothing.
+			if wrote := tc.action == "UpdateSecret"; r.Status == rotation.StatusFailed && (len(r.Registries) > 0) != wrote {
+				t.Errorf("a failed result lists registries %v; want them only when the write was sent (%v)", r.Registries, wrote)
+			}
 			if tc.fault.Hang && took > 30*time.Second {
 				t.Errorf("a hanging call took %v to fail: the SDK's 1s timeout should end it", took)
 			}

@@ -266,7 +266,7 @@ func TestRefusedInvocations(t *testing.T) {
 		code             rotation.Code
 		want             string
 	}{
-		{"not JSON", good, `rotate everything`, nil, rotation.InvalidEvent, "not a JSON object"},
+		{"not JSON", good, `rotate everything`, nil, rotation.InvalidEvent, "stdin: the event is malformed JSON at line 1, column 1"},
 		{"unknown shape", good, `{"hello":"world"}`, nil, rotation.InvalidEvent, "neither"},
 		{"bad action", good, `{"action":"destroy"}`, nil, rotation.InvalidEvent, "action must be"},
 		{"timer payload not an object", good, timerEvent("rotate"), nil, rotation.InvalidEvent, "payload"},

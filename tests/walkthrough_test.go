@@ -75,6 +75,14 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if n := exampleSecrets(t, root); n != len(want) { // every secret examples/rotator.yaml names
 		t.Fatalf("examples/rotator.yaml names %d secrets, the test expects %d", n, len(want))
 	}
+	// The check passes in the environment the emulator printed, names every
+	// secret, and warns only of the example's placeholder account id.
+	chk := stepResult(t, results, "./main -check")
+	var cr catalog.CheckReport
+	if err := json.Unmarshal([]byte(chk.out), &cr); err != nil || chk.exit != 0 || !cr.OK || cr.Secrets != len(want) ||
+		len(cr.Environment) != 0 || cr.Credentials != "" || len(cr.Placeholders) != 1 {
+		t.Errorf("check: exit %d, %v, report %s; want exit 0, ok, %d secrets and one placeholder", chk.exit, err, chk.out, len(want))
+	}
 	plan := stepResult(t, results, "./main -event examples/plan.json")
 	if rep := plan.report(t); plan.exit != 0 || !rep.DryRun || rep.Planned != len(want) || rep.Rotated != 0 || rep.Failed != 0 {
 		t.Errorf("plan: exit %d, report %s; want exit 0, a dry run with %d planned", plan.exit, plan.out, len(want))

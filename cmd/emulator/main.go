@@ -1,20 +1,26 @@
 // Command emulator serves the bundled emulator of SAE, ACR (Enterprise and
-// Personal Edition), STS, KMS Secrets Manager, Huawei Cloud CSMS and a registry on a fixed local address, seeded to match examples/rotator.yaml,
-// so that the command line can be tried without a cloud account (README,
-// "The command line"). It prints the environment to paste into another
-// shell, logs every API call it answers on stderr, and serves until
-// interrupted.
+// Personal Edition), STS, KMS Secrets Manager, Huawei Cloud CSMS, Tencent
+// Cloud SSM and a registry (and the FC runtime API, which the command line
+// does not use) on a fixed local address, seeded to match
+// examples/rotator.yaml, so that the command line can be tried without a
+// cloud account (README, "The command line"). It prints the environment to
+// paste into another shell, logs every API call it answers on stderr, and
+// serves until interrupted.
 package main
 
 import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
@@ -41,54 +47,85 @@ var huaweiKey = emulator.DefaultHuaweiCredential
 // service adds its own.
 var seeds = []func(*emulator.Server) error{seedACR, seedSAE, seedKMS, seedCSMS, seedSSM, seedSources}
 
+// services are what the emulator answers, as its banner names them; a new
+// service adds its name here too.
+var services = []string{"SAE", "ACR (Enterprise and Personal Edition)", "STS", "KMS Secrets Manager", "Huawei Cloud CSMS",
+	"Tencent Cloud SSM", "a registry", "the FC runtime API"}
+
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18080", "`ADDR` to listen on; keep it on loopback, where the rotator allows plain HTTP")
 	flag.Parse()
 	logger := log.New(os.Stderr, "", log.LstdFlags)
-	if err := run(*listen, logger); err != nil {
+	emu, err := start(*listen, os.Stdout, logger)
+	if err != nil {
 		logger.Printf("emulator: %v", err)
 		os.Exit(1)
 	}
-}
-
-func run(listen string, logger *log.Logger) error {
-	emu, err := emulator.Start(emulator.Options{Addr: listen, Credentials: []emulator.Credential{key}, Logf: logger.Printf})
-	if err != nil {
-		return err
-	}
 	defer emu.Close()
-	for _, seed := range seeds {
-		if err := seed(emu); err != nil {
-			return err
-		}
-	}
-	// Printed once the cloud is ready: the lines to paste into another shell.
-	for _, kv := range [][2]string{
-		{"ROTATOR_SAE_ENDPOINT", emu.URL()},
-		{"ROTATOR_CR_ENDPOINT", emu.URL()},
-		{"ROTATOR_REGISTRY_ENDPOINT", emu.URL()},
-		{"ROTATOR_KMS_ENDPOINT", emu.URL()},
-		{"ROTATOR_STS_ENDPOINT", emu.URL()},
-		{"ALIBABA_CLOUD_ACCESS_KEY_ID", key.AccessKeyID},
-		{"ALIBABA_CLOUD_ACCESS_KEY_SECRET", key.AccessKeySecret},
-		{"ROTATOR_CSMS_ENDPOINT", emu.URL()},
-		{"HUAWEICLOUD_SDK_AK", huaweiKey.AK},
-		{"HUAWEICLOUD_SDK_SK", huaweiKey.SK},
-		{"ROTATOR_SSM_ENDPOINT", emu.URL()},
-		{"TENCENTCLOUD_SECRET_ID", emulator.DefaultTencentCredential.SecretID},
-		{"TENCENTCLOUD_SECRET_KEY", emulator.DefaultTencentCredential.SecretKey},
-		{"ROTATOR_CONFIG_FILE", "examples/rotator.yaml"},
-	} {
-		fmt.Printf("export %s=%s\n", kv[0], kv[1])
-	}
-	fmt.Println("# ready: paste the lines above into another shell")
-	logger.Printf("emulator: SAE, ACR, STS, KMS, CSMS and a registry at %s; Ctrl-C stops it", emu.URL())
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()
 	logger.Printf("emulator: stopping")
-	return nil
+}
+
+// start serves and seeds the emulator, then prints the lines to paste into
+// another shell on out and the banner on the log. Its errors are worded for
+// people, without the emulator's own "emulator:" prefix.
+func start(listen string, out io.Writer, logger *log.Logger) (*emulator.Server, error) {
+	emu, err := emulator.Start(emulator.Options{Addr: listen, Credentials: []emulator.Credential{key}, Logf: logger.Printf})
+	if err != nil {
+		return nil, listenError(listen, err)
+	}
+	for _, seed := range seeds {
+		if err := seed(emu); err != nil {
+			_ = emu.Close()
+			return nil, fmt.Errorf("seeding the emulator: %w", err)
+		}
+	}
+	// Printed once the cloud is ready: the lines to paste into another shell.
+	for _, kv := range exports(emu.URL()) {
+		fmt.Fprintf(out, "export %s=%s\n", kv[0], kv[1])
+	}
+	fmt.Fprintln(out, "# ready: paste the lines above into another shell")
+	logger.Print(banner(emu.URL()))
+	return emu, nil
+}
+
+// exports is the environment of the command line that talks to the emulator at url.
+func exports(url string) [][2]string {
+	return [][2]string{
+		{"ROTATOR_SAE_ENDPOINT", url},
+		{"ROTATOR_CR_ENDPOINT", url},
+		{"ROTATOR_REGISTRY_ENDPOINT", url},
+		{"ROTATOR_KMS_ENDPOINT", url},
+		{"ROTATOR_STS_ENDPOINT", url},
+		{"ALIBABA_CLOUD_ACCESS_KEY_ID", key.AccessKeyID},
+		{"ALIBABA_CLOUD_ACCESS_KEY_SECRET", key.AccessKeySecret},
+		{"ROTATOR_CSMS_ENDPOINT", url},
+		{"HUAWEICLOUD_SDK_AK", huaweiKey.AK},
+		{"HUAWEICLOUD_SDK_SK", huaweiKey.SK},
+		{"ROTATOR_SSM_ENDPOINT", url},
+		{"TENCENTCLOUD_SECRET_ID", emulator.DefaultTencentCredential.SecretID},
+		{"TENCENTCLOUD_SECRET_KEY", emulator.DefaultTencentCredential.SecretKey},
+		{"ROTATOR_CONFIG_FILE", "examples/rotator.yaml"},
+	}
+}
+
+func banner(url string) string {
+	return fmt.Sprintf("emulator: %s and %s at %s; Ctrl-C stops it", strings.Join(services[:len(services)-1], ", "), services[len(services)-1], url)
+}
+
+// listenError words a failed start once: what is wrong and what to do.
+func listenError(listen string, err error) error {
+	var op *net.OpError
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%s is already in use (is another emulator running?): stop it, or choose another address with -listen", listen)
+	case errors.As(err, &op):
+		return fmt.Errorf("cannot listen on %s: %v", listen, op.Err)
+	default:
+		return fmt.Errorf("cannot start on %s: %s", listen, strings.TrimPrefix(err.Error(), "emulator: "))
+	}
 }
 
 // seedACR adds the ACR EE instance with the emulator's default endpoints

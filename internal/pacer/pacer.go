@@ -71,31 +71,79 @@ func newAt(calls int, per, base time.Duration, now func() time.Time) *Pacer {
 	return p
 }
 
+// Why a call waits, as OnWait tells it.
+const (
+	WaitQuota    = "quota"    // the pace below the quota
+	WaitThrottle = "throttle" // the pause after a throttled answer
+)
+
+// WaitOption configures one Wait.
+type WaitOption func(*waitOptions)
+
+type waitOptions struct {
+	onWait func(d time.Duration, why string)
+}
+
+// OnWait has Wait call f before each wait it makes, with its length and
+// why (WaitQuota or WaitThrottle), so that a slow run can say what it waits for.
+func OnWait(f func(d time.Duration, why string)) WaitOption {
+	return func(o *waitOptions) { o.onWait = f }
+}
+
+// sleep is Sleep that tells OnWait of a wait it will make.
+func (o *waitOptions) sleep(ctx context.Context, d time.Duration, why string) error {
+	if d <= 0 {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Now().Add(d).After(dl) {
+		return ErrNoTime
+	}
+	if o.onWait != nil {
+		o.onWait(d, why)
+	}
+	return Sleep(ctx, d)
+}
+
 // Wait blocks until one call may go out, or ctx ends. A throttle pause
 // holds the call for at most maxPause (0: no bound), so an emergency
 // caller never waits long between tries.
-func (p *Pacer) Wait(ctx context.Context, maxPause time.Duration) error {
-	if err := p.pause(ctx, maxPause); err != nil {
+func (p *Pacer) Wait(ctx context.Context, maxPause time.Duration, opts ...WaitOption) error {
+	var o waitOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := p.pause(ctx, maxPause, &o); err != nil {
 		return err
 	}
-	if err := p.lim.Wait(ctx); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return ErrNoTime // rate.Limiter refuses a wait past the deadline
+	if err := p.take(ctx, &o); err != nil {
+		return err
 	}
 	// A throttle seen while this call waited holds it too.
-	return p.pause(ctx, maxPause)
+	return p.pause(ctx, maxPause, &o)
 }
 
-func (p *Pacer) pause(ctx context.Context, maxPause time.Duration) error {
+// take waits for the limiter's token, as rate.Limiter.Wait does, but
+// knows the wait's length before it starts.
+func (p *Pacer) take(ctx context.Context, o *waitOptions) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := p.lim.Reserve() // never refused: the burst is at least 1
+	if err := o.sleep(ctx, r.Delay(), WaitQuota); err != nil {
+		r.Cancel() // the token goes back: the call is not sent
+		return err
+	}
+	return nil
+}
+
+func (p *Pacer) pause(ctx context.Context, maxPause time.Duration, o *waitOptions) error {
 	p.mu.Lock()
 	d := p.pauseUntil.Sub(p.now())
 	p.mu.Unlock()
 	if maxPause > 0 {
 		d = min(d, maxPause)
 	}
-	return Sleep(ctx, d)
+	return o.sleep(ctx, d, WaitThrottle)
 }
 
 // Sleep waits d, or refuses at once (ErrNoTime) when d would end past

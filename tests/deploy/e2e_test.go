@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -394,7 +396,19 @@ func TestPackage(t *testing.T) {
 	}
 
 	// Without -config the shipped example goes in.
-	def := readZip(t, writeDefault(t, filepath.Join(tmp, "default.zip")))
+	defPath := writeDefault(t, filepath.Join(tmp, "default.zip"))
+	def := readZip(t, defPath)
+	// The README shows the packager's output: its size stays near the real one
+	// (within 10%: the binary grows with every change, the README with releases).
+	if st, err := os.Stat(defPath); err == nil {
+		shown := 0.0
+		if m := regexp.MustCompile(`dist/function\.zip (\d+) bytes`).FindStringSubmatch(deploySection(t)); m != nil {
+			shown, _ = strconv.ParseFloat(m[1], 64)
+		}
+		if math.Abs(shown-float64(st.Size())) > 0.1*float64(st.Size()) {
+			t.Errorf("README: the package is shown as %v bytes; `go run ./cmd/package` makes %d", shown, st.Size())
+		}
+	}
 	shipped, err := os.ReadFile(repoPath("deploy", "rotator.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -435,9 +449,42 @@ func TestPackage(t *testing.T) {
 	}
 }
 
-// writeDefault packages with the packager's defaults (no -config) into out.
+// writeDefault packages with the packager's defaults (no -config) into
+// out, and the other flags `make package` passes: the shipped template
+// holds a placeholder instance id, which the packager refuses without them.
 func writeDefault(t *testing.T, out string) string {
 	t.Helper()
-	runPackager(t, out)
+	runPackager(t, out, makePackageFlags(t)...)
 	return out
+}
+
+// makePackageFlags are the flags of the Makefile's package recipe, but -o
+// and a -config naming the default (deploy/rotator.yaml).
+func makePackageFlags(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(repoPath("Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recipe, ok := strings.Cut(string(b), "\npackage:\n\t")
+	recipe, _, _ = strings.Cut(recipe, "\n")
+	f := strings.Fields(recipe)
+	if !ok || len(f) < 3 || strings.Join(f[:3], " ") != "go run ./cmd/package" {
+		t.Fatalf("Makefile: the package recipe is not `go run ./cmd/package ...` (have %q)", recipe)
+	}
+	var flags []string
+	for i := 3; i < len(f); i++ {
+		switch f[i] {
+		case "-o":
+			i++
+		case "-config":
+			if i+1 >= len(f) || f[i+1] != filepath.Join("deploy", "rotator.yaml") {
+				t.Fatalf("Makefile: make package ships another configuration than deploy/rotator.yaml: %q", recipe)
+			}
+			i++
+		default:
+			flags = append(flags, f[i])
+		}
+	}
+	return flags
 }
