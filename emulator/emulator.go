@@ -174,6 +174,7 @@ type Server struct {
 	admitted   []time.Time // quota: times of admitted SAE calls inside the window
 	nonces     map[string]time.Time
 	registry   registryState // registry.go
+	grants     []ramGrant    // ram.go
 	sts        stsState      // sts.go
 
 	kms     map[string]*kmsSecret // kms.go: KMS secrets by region/name
@@ -250,6 +251,10 @@ func Start(opts Options) (*Server, error) {
 	for _, c := range creds {
 		s.creds[c.AccessKeyID] = c
 	}
+	if err := s.startRegistry(); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -281,6 +286,7 @@ func (s *Server) Close() error {
 		s.mu.Unlock()
 		close(s.closing)
 		s.closeErr = s.srv.Close()
+		_ = s.registry.app.Shutdown()
 		done := make(chan struct{})
 		go func() { s.handlers.Wait(); close(done) }()
 		select {
