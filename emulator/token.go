@@ -21,8 +21,8 @@ import (
 )
 
 // The registry's token service, as the Docker token authentication
-// specification (distribution project, docs/spec/auth/token.md) describes
-// it: GET <realm>?service=...&scope=repository:<name>:<actions> with the
+// specification (https://distribution.github.io/distribution/spec/auth/token/)
+// describes it: GET <realm>?service=...&scope=repository:<name>:<actions> with the
 // temporary credential as HTTP Basic auth answers a JWT that Distribution
 // verifies. The JWT grants, of the scopes asked for, only what the
 // credential's minting identity may do (ram.go): a credential whose minter

@@ -134,7 +134,11 @@ func (s *sourceState) proveOnce(ctx context.Context, w *invocation, tok Token, d
 			return w.r.prover.Login(ctx, d.Host, tok.Username, tok.Password, s.spec.ProbeRepository)
 		})
 		if err == nil {
-			w.log.Info("registry login succeeded with the new token", zap.String("source", s.spec.Config.Describe()), zap.String("registry", d.Host))
+			pulled := zap.Skip()
+			if s.spec.ProbeRepository != "" {
+				pulled = zap.String("pulled", s.spec.ProbeRepository)
+			}
+			w.log.Info("registry login succeeded with the new token", zap.String("source", s.spec.Config.Describe()), zap.String("registry", d.Host), pulled)
 			return LoginOK, nil
 		}
 		if CodeOf(err) == DeadlineExceeded {

@@ -1,5 +1,6 @@
 // Command emulator serves the bundled emulator of SAE, ACR (Enterprise and
-// Personal Edition), STS, KMS Secrets Manager, Huawei Cloud CSMS and a registry on a fixed local address, seeded to match examples/rotator.yaml,
+// Personal Edition), STS, KMS Secrets Manager, Huawei Cloud CSMS and a
+// registry (CNCF Distribution, holding demo/app:v1) on a fixed local address, seeded to match examples/rotator.yaml,
 // so that the command line can be tried without a cloud account (README,
 // "The command line"). It prints the environment to paste into another
 // shell, logs every API call it answers on stderr, and serves until
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
 )
@@ -39,7 +41,7 @@ var huaweiKey = emulator.DefaultHuaweiCredential
 
 // seeds fill the emulator, one function per emulated service: a new
 // service adds its own.
-var seeds = []func(*emulator.Server) error{seedACR, seedSAE, seedKMS, seedCSMS, seedSSM, seedSources}
+var seeds = []func(*emulator.Server) error{seedACR, seedSAE, seedKMS, seedCSMS, seedSSM, seedSources, seedRegistry}
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18080", "`ADDR` to listen on; keep it on loopback, where the rotator allows plain HTTP")
@@ -159,6 +161,30 @@ func seedSources(emu *emulator.Server) error {
 	_, err := emu.CreateSecret(emulator.Secret{NamespaceID: nsProd, Name: "personal-pull", Type: dockerType,
 		Data:       map[string]string{".dockerconfigjson": dockerConfig(map[string]map[string]string{})},
 		RelateApps: []emulator.App{{AppID: "9b40-prod-batch", AppName: "prod-batch"}}})
+	return err
+}
+
+// publisher is the CI job that pushed the image examples/rotator.yaml
+// proves its tokens on (probeRepository demo/app).
+const publisher = "LTAIemulatorPublisher"
+
+// seedRegistry pushes demo/app:v1 to the instance as the publisher, which
+// may push, and lets the identities that mint pull from the instance, as
+// the deploy files grant them: a token carries its minter's permissions.
+func seedRegistry(emu *emulator.Server) error {
+	for _, a := range []string{emulator.ActionPull, emulator.ActionPush} {
+		if err := emu.Grant(publisher, a, "acs:cr:*:*:repository/"+instanceID+"/*"); err != nil {
+			return err
+		}
+	}
+	for _, minter := range []string{minterRole, key.AccessKeyID} {
+		if err := emu.Grant(minter, emulator.ActionPull, "acs:cr:"+region+":1234567890123456:repository/"+instanceID+"/*"); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := emu.PushImage(ctx, instanceID, publisher, "demo/app", "v1")
 	return err
 }
 
