@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
 	"github.com/sae-secret-rotator/rotator/internal/login"
@@ -116,7 +117,7 @@ func TestPull(t *testing.T) {
 			if r == "" {
 				r = repo
 			}
-			err := checker(t, srv.URL(), 10e9).Login(context.Background(), domain, tok.Username, pass, r)
+			err := checker(t, srv.URL(), 10*time.Second).Login(context.Background(), domain, tok.Username, pass, r)
 			check(t, 0, err, pass, tc.want)
 			var le *login.Error
 			if errors.As(err, &le) && (le.Repository != r || !strings.Contains(err.Error(), r) || !strings.Contains(err.Error(), "pull")) {
@@ -141,7 +142,7 @@ func TestPull(t *testing.T) {
 func TestPullInput(t *testing.T) {
 	srv := start(t)
 	tok := mint(t, srv, instanceID)
-	c := checker(t, srv.URL(), 5e9)
+	c := checker(t, srv.URL(), 5*time.Second)
 	for _, repo := range []string{"web", "team/web:v1", "team/web@sha256:00", "Team/Web", "team//web", "/team/web", "team/web/"} {
 		err := c.Login(context.Background(), domain, tok.Username, tok.Password, repo)
 		var le *login.Error
@@ -152,5 +153,31 @@ func TestPullInput(t *testing.T) {
 	}
 	if got := registryActions(srv); got != "" {
 		t.Fatalf("bad input reached the registry: %q", got)
+	}
+}
+
+// The login's guarantees hold for a pull: a plain-http realm off loopback
+// is refused before the credential is sent, and a registry that never
+// answers the listing is given up on at the timeout.
+func TestPullBounds(t *testing.T) {
+	srv := startWithImage(t)
+	grantPull(t, srv, "acs:cr:*:*:repository/"+instanceID+"/*")
+	tok := mint(t, srv, instanceID)
+
+	srv.SetRegistryRealm("http://203.0.113.9/token")
+	err := checker(t, srv.URL(), 10*time.Second).Login(context.Background(), domain, tok.Username, tok.Password, "team/web")
+	check(t, 0, err, tok.Password, want{text: "refused: the token endpoint (scope repository:team/web:pull) is plain http off loopback"})
+	srv.SetRegistryRealm("")
+
+	srv.SetFault("ListTags", emulator.Fault{Hang: true})
+	const timeout = 300 * time.Millisecond
+	begin := time.Now()
+	err = checker(t, srv.URL(), timeout).Login(context.Background(), domain, tok.Username, tok.Password, "team/web")
+	if took := time.Since(begin); took > timeout+2*time.Second {
+		t.Fatalf("pull took %v with a timeout of %v", took, timeout)
+	}
+	check(t, 1, err, tok.Password, want{transient: true, text: "pull of team/web (GET /v2/team/web/tags/list): no answer within 300ms (timed out)"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want DeadlineExceeded, got %s", redact(err, tok.Password))
 	}
 }
