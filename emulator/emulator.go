@@ -10,10 +10,14 @@
 //   - ACR Personal Edition (product cr, version 2016-06-07, ROA style):
 //     GetAuthorizationToken (GET /tokens);
 //   - STS (version 2015-04-01, RPC style): AssumeRole of roles added with AddRole;
+//   - the registry of the ACR instances (/v2/...): CNCF Distribution itself,
+//     as a library, behind the emulator's token service (/service/token),
+//     which grants a credential what RAM lets its minter do (Grant; ram.go,
+//     registry.go, token.go);
 //   - the Function Compute runtime API (/2020-11-11/runtime/invocation/...)
 //     as polled by github.com/aliyun/fc-runtime-go-sdk.
 //
-// One HTTP server on 127.0.0.1 serves all three. It speaks the real wire
+// One HTTP server on 127.0.0.1 serves them all. It speaks the real wire
 // protocol, so the real SDK clients can be pointed at it: every SAE and ACR
 // request must carry a valid signature (ROA Authorization header or RPC
 // Signature parameter) made with a registered credential.
@@ -102,8 +106,12 @@ type Call struct {
 	// Query holds the request parameters (for RPC, query and form merged;
 	// the Signature parameter is left out). For UpdateSecret it holds the
 	// credential: never print Calls in test failure output.
-	Query                      url.Values
-	AccessKeyID, SecurityToken string // as presented by the caller (also when refused)
+	Query url.Values
+	// AccessKeyID and SecurityToken are as presented by the caller (also
+	// when refused). For a registry Token call that presented a minted
+	// credential, AccessKeyID is the key that minted it: RAM judges its
+	// minter.
+	AccessKeyID, SecurityToken string
 	Status                     int    // HTTP status answered; 0 while unanswered or when never answered (Hang, client gone)
 	Code                       string // error code answered, "" on success
 }
@@ -174,6 +182,7 @@ type Server struct {
 	admitted   []time.Time // quota: times of admitted SAE calls inside the window
 	nonces     map[string]time.Time
 	registry   registryState // registry.go
+	grants     []ramGrant    // ram.go
 	sts        stsState      // sts.go
 
 	kms     map[string]*kmsSecret // kms.go: KMS secrets by region/name
@@ -250,6 +259,10 @@ func Start(opts Options) (*Server, error) {
 	for _, c := range creds {
 		s.creds[c.AccessKeyID] = c
 	}
+	if err := s.startRegistry(); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -281,6 +294,7 @@ func (s *Server) Close() error {
 		s.mu.Unlock()
 		close(s.closing)
 		s.closeErr = s.srv.Close()
+		_ = s.registry.app.Shutdown()
 		done := make(chan struct{})
 		go func() { s.handlers.Wait(); close(done) }()
 		select {

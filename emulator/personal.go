@@ -34,7 +34,9 @@ func roaAction(r *http.Request) string {
 
 // PersonalInstanceID is the Token.InstanceID of the Personal Edition
 // tokens of a region.
-func PersonalInstanceID(region string) string { return "personal:" + region }
+func PersonalInstanceID(region string) string { return personalPrefix + region }
+
+const personalPrefix = "personal:"
 
 func (s *Server) servePersonal(q *apiRequest) {
 	if q.action != "GetAuthorizationToken" || q.r.URL.Path != personalTokensPath {

@@ -1,116 +1,160 @@
 package emulator
 
 import (
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/sirupsen/logrus"
+
+	// Distribution's token access controller and in-memory storage driver
+	// register themselves by name.
+	_ "github.com/distribution/distribution/v3/registry/auth/token"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 )
 
-// The registry of an ACR EE instance, as `docker login` sees it: the Docker
-// Registry HTTP API v2 ping (GET /v2/) and a token endpoint. Its calls are
-// recorded with Product "registry" and Action "Ping" (/v2/) or "Token" (the
-// token endpoint); faults set on "registry", "Ping" or "Token" apply to them.
-// Neither the Authorization header nor any credential is recorded or logged.
+// The registry of the ACR instances: CNCF Distribution, the reference
+// implementation of the OCI Distribution (Docker Registry HTTP API v2)
+// protocol, run as a library with in-memory storage and token
+// authentication, as ACR's registries authenticate (Bearer challenge, a
+// token service that takes the temporary credential as HTTP Basic auth).
+// The token service is the emulator's own (token.go): it knows the minted
+// credentials and, through the emulator's RAM (ram.go), what their minting
+// identity may pull or push.
+//
+// One registry serves every instance of the emulator (its repositories are
+// shared); what a token may do is judged by the instance it was minted for.
+//
+// A thin front handler records every registry request with Product
+// "registry" and an Action named by its route: "Ping" (/v2/), "Token" (the
+// token service), "ListTags", "Manifest", "Blob", "BlobUpload", "Catalog";
+// faults set on "registry" or on an action apply to them. Neither the
+// Authorization header nor any credential is recorded or logged.
 
 const (
 	registryTokenPath = "/service/token"
 	registryService   = "registry.emulator"
+	registryIssuer    = "emulator-token-service"
 	registryTokenTTL  = 300 // seconds, as ACR's token endpoint answers
 )
 
-// registryState is the registry's configuration and the registry tokens it
-// issued. Guarded by Server.mu; the zero value is a Bearer registry.
+// registryState is the running registry and what tests set on it. Guarded
+// by Server.mu, except app and signer, which are set once by Start.
 type registryState struct {
-	basic  bool   // challenge Basic and accept minted pairs directly
-	refuse bool   // refuse every credential
+	app    *handlers.App
+	signer *tokenSigner
+	refuse bool   // the token service refuses every credential
 	realm  string // "" means URL() + registryTokenPath
-	issued map[string]time.Time
 }
 
 // isRegistryPath reports the paths the registry serves (routed by ServeHTTP).
 func isRegistryPath(p string) bool {
-	return p == "/v2/" || p == "/v2" || p == registryTokenPath
+	return p == "/v2" || strings.HasPrefix(p, "/v2/") || p == registryTokenPath
 }
 
-// SetRegistryAuth selects how the registry authenticates: "bearer" (the
-// default, as ACR does: /v2/ challenges Bearer and the token endpoint
-// exchanges a minted pair for a registry token) or "basic" (/v2/ challenges
-// Basic and accepts a minted pair directly).
-func (s *Server) SetRegistryAuth(mode string) error {
-	if mode != "bearer" && mode != "basic" {
-		return fmt.Errorf("emulator: SetRegistryAuth: unknown mode %q (bearer or basic)", mode)
+var quietDistribution sync.Once
+
+// startRegistry builds the Distribution app: token auth trusting a key made
+// for this server alone, in-memory storage, no background purging.
+func (s *Server) startRegistry() (err error) {
+	// Distribution logs through logrus's standard logger: every request, and
+	// every error answer at level error. The emulator's own log (Logf) has
+	// each request with its status and code, so for the whole process only
+	// logrus's panics remain.
+	quietDistribution.Do(func() { logrus.SetLevel(logrus.PanicLevel) })
+	signer, bundle, err := newTokenSigner()
+	if err != nil {
+		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.registry.basic = mode == "basic"
+	// Distribution reads its root certificate bundle from a file, once, while
+	// the app is built.
+	dir, err := os.MkdirTemp("", "emulator-registry")
+	if err != nil {
+		return fmt.Errorf("emulator: registry: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "token-root.pem")
+	if err := os.WriteFile(path, bundle, 0o600); err != nil {
+		return fmt.Errorf("emulator: registry: %w", err)
+	}
+	cfg := &configuration.Configuration{
+		Storage: configuration.Storage{
+			"inmemory":    configuration.Parameters{},
+			"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
+		},
+		Auth: configuration.Auth{"token": configuration.Parameters{
+			"realm": s.URL() + registryTokenPath, "service": registryService, "issuer": registryIssuer, "rootcertbundle": path,
+		}},
+	}
+	cfg.HTTP.Secret = randomHex(32)
+	defer func() {
+		// NewApp panics on a configuration it cannot use.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("emulator: registry: %v", r)
+		}
+	}()
+	s.registry.app = handlers.NewApp(context.Background(), cfg)
+	s.registry.signer = signer
 	return nil
 }
 
-// SetRegistryRefuse makes the registry and its token endpoint refuse every
-// credential (true) or check them again (false).
+// SetRegistryRefuse makes the token service refuse every credential (true)
+// or check them again (false).
 func (s *Server) SetRegistryRefuse(refuse bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.registry.refuse = refuse
 }
 
-// SetRegistryRealm sets the realm of the Bearer challenge, e.g. to a URL the
-// client must refuse; "" restores URL()+"/service/token".
+// SetRegistryRealm sets the realm that the registry's Bearer challenges
+// name, e.g. to a URL the client must refuse; "" restores URL()+"/service/token".
 func (s *Server) SetRegistryRealm(realm string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.registry.realm = realm
 }
 
-// MintToken mints a temporary credential for an instance as
-// GetAuthorizationToken does (same username, password shape and TTL), without
-// an API call: it is not recorded, no fault applies and AccessKeyID is "".
-func (s *Server) MintToken(instanceID string) (Token, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	in, ok := s.instances[instanceID]
-	if !ok {
-		return Token{}, fmt.Errorf("emulator: MintToken: no instance %q", instanceID)
+// registryAction names a registry request by its route.
+func registryAction(p string) string {
+	switch {
+	case p == registryTokenPath:
+		return "Token"
+	case p == "/v2" || p == "/v2/":
+		return "Ping"
+	case p == "/v2/_catalog":
+		return "Catalog"
+	case strings.HasSuffix(p, "/tags/list"):
+		return "ListTags"
+	case strings.Contains(p, "/manifests/"):
+		return "Manifest"
+	case strings.Contains(p, "/blobs/uploads"):
+		return "BlobUpload"
+	case strings.Contains(p, "/blobs/"):
+		return "Blob"
 	}
-	b := make([]byte, 48)
-	_, _ = rand.Read(b)
-	tok := Token{
-		InstanceID: in.ID,
-		Username:   tempUsername,
-		Password:   base64.RawURLEncoding.EncodeToString(b),
-		ExpiresAt:  time.Now().Add(in.TokenTTL).Truncate(time.Millisecond),
-	}
-	s.tokens = append(s.tokens, tok)
-	return tok, nil
-}
-
-// registryRequest is one registry request in flight.
-type registryRequest struct {
-	w    http.ResponseWriter
-	r    *http.Request
-	call *Call
+	return "V2"
 }
 
 func (s *Server) serveRegistry(w http.ResponseWriter, r *http.Request) {
-	action := "Ping"
-	if r.URL.Path == registryTokenPath {
-		action = "Token"
-	}
-	// The query holds service and scope only: a credential travels in the
-	// Authorization header, which is not recorded.
-	q := &registryRequest{w: w, r: r, call: &Call{
-		Time: time.Now(), Product: "registry", Action: action, Method: r.Method, Path: r.URL.Path,
-		Query: r.URL.Query(),
-	}}
+	action := registryAction(r.URL.Path)
+	// The query holds service, scope and paging only: a credential travels in
+	// the Authorization header, which is not recorded.
+	call := &Call{Time: time.Now(), Product: "registry", Action: action, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query()}
 	s.mu.Lock()
-	s.calls = append(s.calls, q.call)
+	s.calls = append(s.calls, call)
 	hang, latency := s.faultDelays(action, "registry")
+	realm := s.registry.realm
 	s.mu.Unlock()
 
 	if hang {
@@ -124,138 +168,112 @@ func (s *Server) serveRegistry(w http.ResponseWriter, r *http.Request) {
 	if !s.sleepCtx(r.Context(), latency) {
 		panic(http.ErrAbortHandler)
 	}
+	rec := &registryRecorder{ResponseWriter: w, realm: realm}
 	if e := s.consumeFault(action, "registry"); e != nil {
 		// A registry throttles with 429 and fails with the Docker error codes.
 		switch {
 		case e == throttled:
-			s.registryError(q, http.StatusTooManyRequests, "TOOMANYREQUESTS", "too many requests")
+			registryError(rec, http.StatusTooManyRequests, "TOOMANYREQUESTS", "too many requests")
 		case e.status == http.StatusServiceUnavailable:
-			s.registryError(q, e.status, "UNAVAILABLE", "service unavailable")
+			registryError(rec, e.status, "UNAVAILABLE", "service unavailable")
 		default:
-			s.registryError(q, e.status, "UNKNOWN", "unknown error")
+			registryError(rec, e.status, "UNKNOWN", "unknown error")
 		}
-		return
-	}
-	if r.Method != http.MethodGet && (r.Method != http.MethodHead || action != "Ping") {
-		s.registryError(q, http.StatusMethodNotAllowed, "UNSUPPORTED", "The operation is unsupported.")
-		return
-	}
-	if action == "Token" {
-		s.serveRegistryToken(q)
+	} else if action == "Token" {
+		s.serveToken(rec, r, call)
 	} else {
-		s.serveRegistryPing(q)
+		s.registry.app.ServeHTTP(rec, r)
 	}
-}
-
-// serveRegistryPing answers /v2/: 200 {} for a valid credential, else 401
-// with the challenge.
-func (s *Server) serveRegistryPing(q *registryRequest) {
-	authz := q.r.Header.Get("Authorization")
-	now := time.Now()
+	code := rec.errorCode()
 	s.mu.Lock()
-	st := s.registry
-	ok := false
-	if !st.refuse {
-		if st.basic {
-			if user, pass, has := q.r.BasicAuth(); has {
-				ok = s.mintedLocked(user, pass, now)
-			}
-		} else if tok, has := strings.CutPrefix(authz, "Bearer "); has {
-			exp, found := st.issued[tok]
-			ok = found && now.Before(exp)
-		}
-	}
+	call.Status, call.Code = rec.status, code
 	s.mu.Unlock()
-	if ok {
-		s.registryAnswer(q, http.StatusOK, "", struct{}{})
-		return
-	}
-	if st.basic {
-		q.w.Header().Set("WWW-Authenticate", `Basic realm="emulated registry"`)
+	if code == "" {
+		s.logf("registry %s %s -> %d", action, r.URL.Path, rec.status)
 	} else {
-		realm := st.realm
-		if realm == "" {
-			realm = s.URL() + registryTokenPath
-		}
-		q.w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer realm=%q,service=%q", realm, registryService))
+		s.logf("registry %s %s -> %d %s", action, r.URL.Path, rec.status, code)
 	}
-	s.registryError(q, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
-}
-
-// serveRegistryToken exchanges a minted pair (HTTP Basic auth) for a fresh
-// registry token.
-func (s *Server) serveRegistryToken(q *registryRequest) {
-	user, pass, has := q.r.BasicAuth()
-	now := time.Now()
-	s.mu.Lock()
-	ok := has && !s.registry.refuse && s.mintedLocked(user, pass, now)
-	tok := ""
-	if ok {
-		tok = randomHex(32)
-		if s.registry.issued == nil {
-			s.registry.issued = map[string]time.Time{}
-		}
-		for t, exp := range s.registry.issued {
-			if !now.Before(exp) {
-				delete(s.registry.issued, t)
-			}
-		}
-		s.registry.issued[tok] = now.Add(registryTokenTTL * time.Second)
-	}
-	s.mu.Unlock()
-	if !ok {
-		s.registryError(q, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
-		return
-	}
-	s.registryAnswer(q, http.StatusOK, "", struct {
-		Token       string `json:"token"`
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int    `json:"expires_in"`
-		IssuedAt    string `json:"issued_at"`
-	}{tok, tok, registryTokenTTL, now.UTC().Format(time.RFC3339)})
-}
-
-// mintedLocked reports whether user/pass is an unexpired minted token. Call
-// with s.mu held.
-func (s *Server) mintedLocked(user, pass string, now time.Time) bool {
-	for _, t := range s.tokens {
-		if now.Before(t.ExpiresAt) &&
-			subtle.ConstantTimeCompare([]byte(user), []byte(t.Username)) == 1 &&
-			subtle.ConstantTimeCompare([]byte(pass), []byte(t.Password)) == 1 {
-			return true
-		}
-	}
-	return false
 }
 
 // registryError answers a Docker-style error body.
-func (s *Server) registryError(q *registryRequest, status int, code, message string) {
+func registryError(w http.ResponseWriter, status int, code, message string) {
 	type diag struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 		Detail  any    `json:"detail"`
 	}
-	s.registryAnswer(q, status, code, struct {
+	registryJSON(w, status, struct {
 		Errors []diag `json:"errors"`
 	}{[]diag{{code, message, nil}}})
 }
 
-func (s *Server) registryAnswer(q *registryRequest, status int, code string, body any) {
+func registryJSON(w http.ResponseWriter, status int, body any) {
 	b, _ := json.Marshal(body)
-	h := q.w.Header()
+	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Set("Docker-Distribution-API-Version", "registry/2.0")
-	q.w.WriteHeader(status)
-	if q.r.Method != http.MethodHead {
-		_, _ = q.w.Write(b)
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+var challengeRealm = regexp.MustCompile(`realm="[^"]*"`)
+
+// registryRecorder keeps the status and the start of an error body, for the
+// call log, and puts the realm set by SetRegistryRealm into challenges.
+type registryRecorder struct {
+	http.ResponseWriter
+	realm  string
+	status int
+	errBuf bytes.Buffer
+}
+
+func (r *registryRecorder) WriteHeader(status int) {
+	if r.status != 0 {
+		return
 	}
-	s.mu.Lock()
-	q.call.Status, q.call.Code = status, code
-	s.mu.Unlock()
-	if code == "" {
-		s.logf("registry %s -> %d", q.call.Action, status)
-	} else {
-		s.logf("registry %s -> %d %s", q.call.Action, status, code)
+	r.status = status
+	if r.realm != "" {
+		h := r.Header()
+		for i, v := range h.Values("WWW-Authenticate") {
+			h["Www-Authenticate"][i] = challengeRealm.ReplaceAllLiteralString(v, "realm="+strconv.Quote(r.realm))
+		}
 	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *registryRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.WriteHeader(http.StatusOK)
+	}
+	if r.status >= 400 && r.errBuf.Len() < 4096 {
+		r.errBuf.Write(b[:min(len(b), 4096-r.errBuf.Len())])
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Flush lets streamed answers through.
+func (r *registryRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap serves http.ResponseController.
+func (r *registryRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// errorCode is the first Docker error code of an error answer.
+func (r *registryRecorder) errorCode() string {
+	if r.status < 400 {
+		return ""
+	}
+	var body struct {
+		Errors []struct {
+			Code string `json:"code"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(r.errBuf.Bytes(), &body) != nil || len(body.Errors) == 0 {
+		return ""
+	}
+	return body.Errors[0].Code
 }

@@ -7,9 +7,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
 )
@@ -41,7 +48,7 @@ func registryGet(t *testing.T, srv *emulator.Server, path, authz string, timeout
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header.Get("WWW-Authenticate"), string(b), resp.Header.Get("Docker-Distribution-API-Version")}, nil
+	return answer{resp.StatusCode, resp.Header.Get("WWW-Authenticate"), strings.TrimSpace(string(b)), resp.Header.Get("Docker-Distribution-API-Version")}, nil
 }
 
 func mustGet(t *testing.T, srv *emulator.Server, path, authz string) answer {
@@ -59,10 +66,12 @@ func basic(user, pass string) string {
 	return r.Header.Get("Authorization")
 }
 
-// registryToken exchanges a pair at the token endpoint; "" when refused.
-func registryToken(t *testing.T, srv *emulator.Server, user, pass string) string {
+// registryToken exchanges a pair at the token endpoint for the scopes; ""
+// when refused.
+func registryToken(t *testing.T, srv *emulator.Server, user, pass string, scopes ...string) string {
 	t.Helper()
-	a := mustGet(t, srv, "/service/token?service=registry.emulator", basic(user, pass))
+	q := url.Values{"service": {"registry.emulator"}, "scope": scopes}
+	a := mustGet(t, srv, "/service/token?"+q.Encode(), basic(user, pass))
 	if a.status != 200 {
 		if a.status != 401 || a.body != unauthorizedBody {
 			t.Fatalf("token endpoint: %d %s", a.status, a.body)
@@ -80,6 +89,9 @@ func registryToken(t *testing.T, srv *emulator.Server, user, pass string) string
 	return tok.Token
 }
 
+// The registry is Distribution behind the token service: /v2/ challenges
+// Bearer, the token service takes a minted pair only, Distribution verifies
+// what it signed, and nothing of a credential reaches the call log.
 func TestRegistryBearer(t *testing.T) {
 	srv := startServer(t, emulator.Options{})
 	srv.AddInstance(emulator.Instance{ID: "cri-reg"})
@@ -90,7 +102,7 @@ func TestRegistryBearer(t *testing.T) {
 		t.Fatal(err)
 	}
 	user, pass := resp.TempUsername, resp.AuthorizationToken
-	short, err := srv.MintToken("cri-short")
+	short, err := srv.MintToken("cri-short", emulator.DefaultCredential.AccessKeyID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,22 +114,20 @@ func TestRegistryBearer(t *testing.T) {
 	if a.status != 401 || a.challenge != wantChallenge || a.body != unauthorizedBody || a.apiVersion != "registry/2.0" {
 		t.Fatalf("ping: %d %q %s %q", a.status, a.challenge, a.body, a.apiVersion)
 	}
-
 	tok := registryToken(t, srv, user, pass)
 	if tok == "" {
 		t.Fatal("token endpoint refused a minted pair")
 	}
-	tests := []struct {
+	for _, tc := range []struct {
 		name, authz string
 		status      int
 	}{
 		{"issued registry token", "Bearer " + tok, 200},
-		{"unknown registry token", "Bearer " + tok + "x", 401},
+		{"tampered registry token", "Bearer " + tok[:len(tok)-4] + "AAAA", 401},
 		{"the password as a bearer token", "Bearer " + pass, 401},
 		{"basic auth on a bearer registry", basic(user, pass), 401},
-	}
-	for _, tc := range tests {
-		if a := mustGet(t, srv, "/v2", tc.authz); a.status != tc.status || (tc.status == 200 && a.body != "{}") {
+	} {
+		if a := mustGet(t, srv, "/v2/", tc.authz); a.status != tc.status || (tc.status == 200 && a.body != "{}") {
 			t.Fatalf("%s: %d %s", tc.name, a.status, a.body)
 		}
 	}
@@ -134,14 +144,13 @@ func TestRegistryBearer(t *testing.T) {
 	if a := mustGet(t, srv, "/service/token", ""); a.status != 401 {
 		t.Fatalf("token endpoint without auth: %d", a.status)
 	}
-
 	srv.SetRegistryRefuse(true)
-	if registryToken(t, srv, user, pass) != "" || mustGet(t, srv, "/v2/", "Bearer "+tok).status != 401 {
-		t.Fatal("a refusing registry accepted a credential")
+	if registryToken(t, srv, user, pass) != "" {
+		t.Fatal("a refusing token service accepted a credential")
 	}
 	srv.SetRegistryRefuse(false)
-	if mustGet(t, srv, "/v2/", "Bearer "+tok).status != 200 {
-		t.Fatal("the registry token no longer works after the refusal ended")
+	if registryToken(t, srv, user, pass) == "" {
+		t.Fatal("the pair is refused after the refusal ended")
 	}
 
 	calls := srv.Calls()
@@ -156,62 +165,179 @@ func TestRegistryBearer(t *testing.T) {
 	if c := calls[0]; c.Action != "Ping" || c.Method != "GET" || c.Path != "/v2/" || c.Status != 401 || c.Code != "UNAUTHORIZED" {
 		t.Fatalf("first call: %s %s %s %d %s", c.Action, c.Method, c.Path, c.Status, c.Code)
 	}
-	if c := calls[1]; c.Action != "Token" || c.Query.Get("service") != "registry.emulator" || c.Status != 200 || c.Code != "" {
-		t.Fatalf("second call: %s %v %d %s", c.Action, c.Query, c.Status, c.Code)
+	if c := calls[1]; c.Action != "Token" || c.Query.Get("service") != "registry.emulator" || c.Status != 200 || c.Code != "" ||
+		c.AccessKeyID != emulator.DefaultCredential.AccessKeyID {
+		t.Fatalf("second call: %s %v %d %s by %q", c.Action, c.Query, c.Status, c.Code, c.AccessKeyID)
 	}
 }
 
-func TestRegistryBasicAndRealm(t *testing.T) {
-	srv := startServer(t, emulator.Options{})
-	srv.AddInstance(emulator.Instance{ID: "cri-reg"})
-	tok, err := srv.MintToken("cri-reg")
+// pullWith lists the tags of repo with a pair, through go-containerregistry.
+func pullWith(srv *emulator.Server, tok emulator.Token, repo string) ([]string, error) {
+	r, err := name.NewRepository(srv.RegistryHost()+"/"+repo, name.Insecure)
+	if err != nil {
+		return nil, err
+	}
+	return remote.List(r, remote.WithAuth(&authn.Basic{Username: tok.Username, Password: tok.Password}))
+}
+
+func statusOf(err error) int {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		return terr.StatusCode
+	}
+	return 0
+}
+
+// A token may pull or push what RAM lets its minter do, judged on the
+// repository's ARN under the token's instance: an identity without a grant
+// logs in but gets 401 insufficient_scope; with pull it lists tags, gets 404
+// for a repository that does not exist, and still may not push; assumed
+// roles are judged as the role.
+func TestRegistryGrants(t *testing.T) {
+	ci := emulator.Credential{AccessKeyID: "LTAIpublisher", AccessKeySecret: "publisher-secret"}
+	srv := startServer(t, emulator.Options{Credentials: []emulator.Credential{emulator.DefaultCredential, ci}})
+	srv.AddInstance(emulator.Instance{ID: "cri-reg", RegionID: "cn-shanghai"})
+	srv.AddInstance(emulator.Instance{ID: "cri-other"})
+	ctx := context.Background()
+	if _, err := srv.PushImage(ctx, "cri-reg", ci.AccessKeyID, "team/web", "v1"); err == nil {
+		t.Fatal("a push without a grant succeeded")
+	}
+	for _, a := range []string{emulator.ActionPull, emulator.ActionPush} {
+		if err := srv.Grant(ci.AccessKeyID, a, "acs:cr:*:*:repository/cri-reg/team/*"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	digest, err := srv.PushImage(ctx, "cri-reg", ci.AccessKeyID, "team/web", "v1")
+	if err != nil || !strings.HasPrefix(digest, "sha256:") {
+		t.Fatalf("push with a grant: %v", err)
+	}
+
+	puller := emulator.DefaultCredential.AccessKeyID
+	tok, _ := srv.MintToken("cri-reg", puller)
+	if _, err := pullWith(srv, tok, "team/web"); statusOf(err) != 401 {
+		t.Fatalf("pull without a grant: %v, want 401", err)
+	}
+	// The challenge of a token without the scope says why.
+	bearer := registryToken(t, srv, tok.Username, tok.Password, "repository:team/web:pull")
+	if a := mustGet(t, srv, "/v2/team/web/tags/list", "Bearer "+bearer); a.status != 401 || !strings.Contains(a.challenge, `error="insufficient_scope"`) ||
+		!strings.Contains(a.challenge, `scope="repository:team/web:pull"`) {
+		t.Fatalf("tags/list without pull: %d %q", a.status, a.challenge)
+	}
+	if a := mustGet(t, srv, "/v2/", "Bearer "+bearer); a.status != 200 {
+		t.Fatalf("the login of an identity without pull: %d", a.status)
+	}
+
+	if err := srv.Grant(puller, emulator.ActionPull, "acs:cr:cn-shanghai:1234567890123456:repository/cri-reg/team/web"); err != nil {
+		t.Fatal(err)
+	}
+	if tags, err := pullWith(srv, tok, "team/web"); err != nil || len(tags) != 1 || tags[0] != "v1" {
+		t.Fatalf("pull with a grant: %v %v", tags, err)
+	}
+	ref, _ := name.ParseReference(srv.RegistryHost()+"/team/web:v1", name.Insecure)
+	if d, err := remote.Head(ref, remote.WithAuth(&authn.Basic{Username: tok.Username, Password: tok.Password})); err != nil || d.Digest.String() != digest {
+		t.Fatalf("manifest: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		tok    emulator.Token
+		repo   string
+		status int
+	}{
+		{"another repository of the namespace", tok, "team/api", 401},
+		{"a repository that does not exist", func() emulator.Token { t, _ := srv.MintToken("cri-reg", ci.AccessKeyID); return t }(), "team/nope", 404},
+		{"the same repository under another instance", func() emulator.Token { t, _ := srv.MintToken("cri-other", puller); return t }(), "team/web", 401},
+	} {
+		if _, err := pullWith(srv, tc.tok, tc.repo); statusOf(err) != tc.status {
+			t.Errorf("%s: %v, want %d", tc.name, err, tc.status)
+		}
+	}
+	img, _ := random.Image(64, 1)
+	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: tok.Username, Password: tok.Password})); statusOf(err) != 401 {
+		t.Errorf("a push with pull only: %v, want 401", err)
+	}
+
+	// An assumed role's session is judged as the role, never as its key.
+	srv.AddRole(minter, puller)
+	out, err := assumeRole(t, srv, emulator.DefaultCredential, minter, 3600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := srv.Tokens(); len(got) != 1 || got[0] != tok || tok.Username != "cr_temp_user" || time.Until(tok.ExpiresAt) < 59*time.Minute {
-		t.Fatal("MintToken did not mint as GetAuthorizationToken does")
+	session, _ := srv.MintToken("cri-reg", out.Credentials.AccessKeyId)
+	if _, err := pullWith(srv, session, "team/web"); statusOf(err) != 401 {
+		t.Fatalf("a session of a role without pull: %v", err)
 	}
-	if _, err := srv.MintToken("cri-missing"); err == nil {
-		t.Fatal("MintToken of an unknown instance succeeded")
+	if err := srv.Grant(minter, emulator.ActionPull, "acs:cr:*:*:repository/cri-reg/*"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pullWith(srv, session, "team/web"); err != nil {
+		t.Fatalf("a session of a role with pull: %v", err)
 	}
 
+	for _, bad := range []func() error{
+		func() error { return srv.Grant(puller, "cr:DeleteRepository", "acs:cr:*:*:repository/cri-reg/*") },
+		func() error { return srv.Grant(puller, emulator.ActionPull, "repository/cri-reg/*") },
+		func() error { return srv.Grant("", emulator.ActionPull, "acs:cr:*:*:repository/cri-reg/*") },
+		func() error { return srv.Grant(puller, emulator.ActionPull) },
+	} {
+		if bad() == nil {
+			t.Error("Grant accepted a statement it cannot judge")
+		}
+	}
+}
+
+// A Personal Edition token is judged on acs:cr:<region>:<account>:repository/<namespace>/<name>.
+func TestRegistryPersonalGrants(t *testing.T) {
+	srv := startServer(t, emulator.Options{Credentials: []emulator.Credential{stsCred, emulator.DefaultCredential}})
+	srv.AddInstance(emulator.Instance{ID: "cri-push"})
+	for _, a := range []string{emulator.ActionPull, emulator.ActionPush} {
+		_ = srv.Grant(emulator.DefaultCredential.AccessKeyID, a, "acs:cr:*:*:repository/cri-push/*")
+	}
+	if _, err := srv.PushImage(context.Background(), "cri-push", emulator.DefaultCredential.AccessKeyID, "team/web", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	user, pass, _, err := personalToken(t, srv, stsCred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := emulator.Token{Username: user, Password: pass}
+	if _, err := pullWith(srv, tok, "team/web"); statusOf(err) != 401 {
+		t.Fatalf("personal token without a grant: %v", err)
+	}
+	_ = srv.Grant(stsCred.AccessKeyID, emulator.ActionPull, "acs:cr:cn-hangzhou:*:repository/team/*")
+	if _, err := pullWith(srv, tok, "team/web"); err != nil {
+		t.Fatalf("personal token with a grant: %v", err)
+	}
+}
+
+func TestMintToken(t *testing.T) {
+	srv := startServer(t, emulator.Options{})
+	srv.AddInstance(emulator.Instance{ID: "cri-reg"})
+	tok, err := srv.MintToken("cri-reg", "LTAIsomeone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Tokens(); len(got) != 1 || got[0] != tok || tok.Username != "cr_temp_user" || tok.AccessKeyID != "LTAIsomeone" ||
+		time.Until(tok.ExpiresAt) < 59*time.Minute {
+		t.Fatal("MintToken did not mint as GetAuthorizationToken does")
+	}
+	if _, err := srv.MintToken("cri-missing", "LTAIsomeone"); err == nil {
+		t.Fatal("MintToken of an unknown instance succeeded")
+	}
+}
+
+// SetRegistryRealm replaces the realm of every challenge, Distribution's
+// included; "" restores the token service's.
+func TestRegistryRealm(t *testing.T) {
+	srv := startServer(t, emulator.Options{})
 	srv.SetRegistryRealm("http://203.0.113.9/token")
-	if a := mustGet(t, srv, "/v2/", ""); a.challenge != `Bearer realm="http://203.0.113.9/token",service="registry.emulator"` {
-		t.Fatalf("realm not set: %q", a.challenge)
+	for _, p := range []string{"/v2/", "/v2/team/web/tags/list"} {
+		if a := mustGet(t, srv, p, ""); a.status != 401 || !strings.HasPrefix(a.challenge, `Bearer realm="http://203.0.113.9/token",service="registry.emulator"`) {
+			t.Fatalf("%s: realm not set: %q", p, a.challenge)
+		}
 	}
 	srv.SetRegistryRealm("")
 	if a := mustGet(t, srv, "/v2/", ""); !strings.Contains(a.challenge, srv.URL()+"/service/token") {
 		t.Fatalf("realm not restored: %q", a.challenge)
-	}
-
-	if err := srv.SetRegistryAuth("digest"); err == nil {
-		t.Fatal("SetRegistryAuth accepted an unknown mode")
-	}
-	if err := srv.SetRegistryAuth("basic"); err != nil {
-		t.Fatal(err)
-	}
-	if a := mustGet(t, srv, "/v2/", ""); a.status != 401 || !strings.HasPrefix(a.challenge, `Basic realm="`) || a.body != unauthorizedBody {
-		t.Fatalf("basic ping: %d %q", a.status, a.challenge)
-	}
-	if a := mustGet(t, srv, "/v2/", basic(tok.Username, tok.Password)); a.status != 200 || a.body != "{}" {
-		t.Fatalf("basic login refused: %d", a.status)
-	}
-	if a := mustGet(t, srv, "/v2/", basic(tok.Username, tok.Password+"x")); a.status != 401 {
-		t.Fatalf("basic login with a wrong password: %d", a.status)
-	}
-	srv.SetRegistryRefuse(true)
-	if a := mustGet(t, srv, "/v2/", basic(tok.Username, tok.Password)); a.status != 401 {
-		t.Fatalf("a refusing basic registry answered %d", a.status)
-	}
-
-	r, _ := http.NewRequest(http.MethodPost, srv.URL()+"/v2/", nil)
-	resp, err := http.DefaultClient.Do(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != 405 {
-		t.Fatalf("POST /v2/: %d", resp.StatusCode)
 	}
 }
 
@@ -237,6 +363,10 @@ func TestRegistryFaults(t *testing.T) {
 	}
 	if a := mustGet(t, srv, "/v2/", ""); a.status != 401 {
 		t.Fatalf("a Token fault reached the ping: %d", a.status)
+	}
+	srv.SetFault("ListTags", emulator.Fault{Fail: 1, FailStatus: 502})
+	if a := mustGet(t, srv, "/v2/team/web/tags/list", ""); a.status != 502 {
+		t.Fatalf("a ListTags fault: %d", a.status)
 	}
 
 	srv.SetFault("registry", emulator.Fault{Latency: 50 * time.Millisecond})

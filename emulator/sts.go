@@ -18,8 +18,9 @@ const stsVersion = "2015-04-01"
 // stsState is the roles that may be assumed and the sessions issued.
 // Guarded by Server.mu.
 type stsState struct {
-	roles  map[string][]string // role ARN -> AccessKeyIds allowed to assume it (none: any)
-	issued []Credential
+	roles   map[string][]string // role ARN -> AccessKeyIds allowed to assume it (none: any)
+	issued  []Credential
+	assumed map[string]string // AccessKeyId of an issued session -> its role ARN (ram.go)
 }
 
 // AddRole registers (or replaces) a RAM role that AssumeRole can assume.
@@ -103,6 +104,10 @@ func (s *Server) serveSTS(q *apiRequest) {
 	s.mu.Lock()
 	s.creds[cred.AccessKeyID] = cred
 	s.sts.issued = append(s.sts.issued, cred)
+	if s.sts.assumed == nil {
+		s.sts.assumed = map[string]string{}
+	}
+	s.sts.assumed[cred.AccessKeyID] = arn
 	s.mu.Unlock()
 
 	type user struct {

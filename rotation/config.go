@@ -90,8 +90,11 @@ type Target struct {
 type SourceSpec struct {
 	Type       string
 	LoginCheck string
-	Config     SourceConfig
-	kind       SourceKind
+	// ProbeRepository (namespace/name), when set, makes the proof before the
+	// first write a pull of it.
+	ProbeRepository string
+	Config          SourceConfig
+	kind            SourceKind
 }
 
 // SecretSpec is one secret of a target: its store and the store's entry.
@@ -103,7 +106,11 @@ type SecretSpec struct {
 
 // MarshalJSON writes the entry as the configuration holds it.
 func (s SourceSpec) MarshalJSON() ([]byte, error) {
-	return withKeys(s.Config, map[string]string{"type": s.Type, "loginCheck": s.LoginCheck})
+	keys := map[string]string{"type": s.Type, "loginCheck": s.LoginCheck}
+	if s.ProbeRepository != "" {
+		keys["probeRepository"] = s.ProbeRepository
+	}
+	return withKeys(s.Config, keys)
 }
 
 // MarshalJSON writes the entry as the configuration holds it.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -80,12 +81,16 @@ func engineKeys(raw json.RawMessage, at string, keys ...string) (map[string]any,
 	return doc, vals, nil
 }
 
+// repositoryPath is a repository of at least two components (namespace/name),
+// each as the OCI distribution specification's name grammar allows.
+var repositoryPath = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$`)
+
 func decodeSource(raw json.RawMessage, at string, cat Catalog) (SourceSpec, error) {
-	doc, vals, err := engineKeys(raw, at, "type", "loginCheck")
+	doc, vals, err := engineKeys(raw, at, "type", "loginCheck", "probeRepository")
 	if err != nil {
 		return SourceSpec{}, err
 	}
-	spec := SourceSpec{Type: vals[0], LoginCheck: vals[1]}
+	spec := SourceSpec{Type: vals[0], LoginCheck: vals[1], ProbeRepository: vals[2]}
 	kind, names, found := lookup(cat.Sources, spec.Type)
 	spec.kind = kind
 	switch {
@@ -100,6 +105,10 @@ func decodeSource(raw json.RawMessage, at string, cat Catalog) (SourceSpec, erro
 	case LoginAuto, LoginRequired, LoginOff:
 	default:
 		return spec, fmt.Errorf("%s.loginCheck: must be %q, %q or %q", at, LoginAuto, LoginRequired, LoginOff)
+	}
+	if spec.ProbeRepository != "" && (len(spec.ProbeRepository) > 255 || !repositoryPath.MatchString(spec.ProbeRepository)) {
+		return spec, fmt.Errorf("%s.probeRepository: %q is not a repository such as \"team/web\" (namespace/name: lower-case letters, digits and . _ -, no registry, tag or digest)",
+			at, spec.ProbeRepository)
 	}
 	spec.Config = spec.kind.NewConfig()
 	if err := decodeEntry(raw, doc, spec.Config, at); err != nil {

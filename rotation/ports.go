@@ -103,7 +103,8 @@ type Where struct {
 type SourceKind interface {
 	Name() string
 	// NewConfig returns an empty configuration to decode into (a pointer to
-	// a struct with json tags; `type` and `loginCheck` are the engine's).
+	// a struct with json tags; `type`, `loginCheck` and `probeRepository`
+	// are the engine's).
 	NewConfig() SourceConfig
 	Open(env Env) (Source, error)
 }
@@ -143,10 +144,12 @@ type Token struct {
 	ExpiresAt time.Time
 }
 
-// Prover logs in to a registry with a credential, as docker login does.
-// Its errors may say Rejected() bool (the registry refused the credential).
+// Prover logs in to a registry with a credential, as docker login does, or,
+// given a repository (a source's probeRepository, namespace/name), proves
+// that the credential can pull it. Its errors may say Rejected() bool: the
+// registry refused the credential, or the pull found nothing it may pull.
 type Prover interface {
-	Login(ctx context.Context, domain, username, password string) error
+	Login(ctx context.Context, domain, username, password, repository string) error
 }
 
 // APIError is a failed call as an adapter reports it. The engine decides

@@ -35,7 +35,7 @@ type sourceState struct {
 func (w *invocation) source(spec SourceSpec) *sourceState {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	key := spec.Type + "/" + spec.LoginCheck + "/" + spec.Config.Key()
+	key := spec.Type + "/" + spec.LoginCheck + "/" + spec.ProbeRepository + "/" + spec.Config.Key()
 	s := w.sources[key]
 	if s == nil {
 		s = &sourceState{spec: spec, src: w.r.sources[spec.Type]}
@@ -108,7 +108,8 @@ func (s *sourceState) token(ctx context.Context, w *invocation) (Token, error) {
 }
 
 // prove logs in with the token to the source's registry, public domains
-// first, once per token: a refused credential is never written.
+// first, once per token (with probeRepository, the proof is a pull of it):
+// a refused credential is never written.
 func (s *sourceState) prove(ctx context.Context, w *invocation, tok Token, doms []Domain) (string, error) {
 	s.loginOnce.Do(func() { s.login, s.loginErr = s.proveOnce(ctx, w, tok, doms) })
 	return s.login, s.loginErr
@@ -130,16 +131,24 @@ func (s *sourceState) proveOnce(ctx context.Context, w *invocation, tok Token, d
 	var reasons []string
 	for _, d := range ordered {
 		err := w.call(ctx, w.r.unpaced, "registry login", func(ctx context.Context) error {
-			return w.r.prover.Login(ctx, d.Host, tok.Username, tok.Password)
+			return w.r.prover.Login(ctx, d.Host, tok.Username, tok.Password, s.spec.ProbeRepository)
 		})
 		if err == nil {
-			w.log.Info("registry login succeeded with the new token", zap.String("source", s.spec.Config.Describe()), zap.String("registry", d.Host))
+			pulled := zap.Skip()
+			if s.spec.ProbeRepository != "" {
+				pulled = zap.String("pulled", s.spec.ProbeRepository)
+			}
+			w.log.Info("registry login succeeded with the new token", zap.String("source", s.spec.Config.Describe()), zap.String("registry", d.Host), pulled)
 			return LoginOK, nil
 		}
 		if CodeOf(err) == DeadlineExceeded {
 			return "", err
 		}
 		var rj interface{ Rejected() bool }
+		if errors.As(err, &rj) && rj.Rejected() && s.spec.ProbeRepository != "" {
+			return "", errorf(CredentialRejected, "the new token of %s cannot pull %s from %s: nothing was written (%s)",
+				s.spec.Config.Describe(), s.spec.ProbeRepository, d.Host, w.redact.clean(err.Error()))
+		}
 		if errors.As(err, &rj) && rj.Rejected() {
 			return "", errorf(CredentialRejected, "the registry %s refused the new token of %s: nothing was written (%s)",
 				d.Host, s.spec.Config.Describe(), w.redact.clean(err.Error()))

@@ -51,7 +51,6 @@ func TestLoginCheck(t *testing.T) {
 			w.emu.SetFault("Token", emulator.Fault{Fail: 2, FailStatus: 503})
 			return nil
 		}, "", rotated(rotation.LoginOK)},
-		{"basic-auth registry", "", func(w *world) []string { _ = w.emu.SetRegistryAuth("basic"); return nil }, "", rotated(rotation.LoginOK)},
 		{"unreachable, auto", "auto", func(w *world) []string { return []string{"ROTATOR_REGISTRY_ENDPOINT=" + closedPort(w.t)} }, "", rotated(rotation.LoginUnreachable)},
 		{"unreachable, required", "required", func(w *world) []string { return []string{"ROTATOR_REGISTRY_ENDPOINT=" + closedPort(w.t)} }, "", failed(rotation.CredentialSourceFailed)},
 		{"plain-http realm off loopback, auto", "", func(w *world) []string { w.emu.SetRegistryRealm("http://203.0.113.9/token"); return nil }, "", rotated(rotation.LoginUnreachable)},

@@ -67,6 +67,18 @@ func run() error {
 	defer emu.Close()
 	emu.AddRole(minter, sts.AccessKeyID)                                        // the minting role trusts the function's role
 	emu.AddInstance(emulator.Instance{ID: "cri-demo", RegionID: "cn-hangzhou"}) // public and VPC endpoints
+	// A token carries the permissions of the identity that minted it: the
+	// minting role may pull from the instance (deploy/ram-minting-role-policy.json),
+	// and a CI job that may push has pushed the image the rotator proves a
+	// new token on (probeRepository: demo/app).
+	if err := emu.Grant(minter, emulator.ActionPull, "acs:cr:cn-hangzhou:1234567890123456:repository/cri-demo/*"); err != nil {
+		return err
+	}
+	digest, err := push(emu)
+	if err != nil {
+		return err
+	}
+	step("a CI job pushed demo/app:v1 (%s) to the emulator's registry (CNCF Distribution)", digest)
 	prod, err := emu.CreateSecret(emulator.Secret{NamespaceID: "cn-hangzhou:prod", Name: "acr-pull", Type: "kubernetes.io/dockerconfigjson",
 		Data: map[string]string{".dockerconfigjson": dockerConfig(map[string]map[string]string{
 			"HTTPS://cri-demo-registry.cn-hangzhou.cr.aliyuncs.com/": entry("cr_temp_user", "expired-token"),
@@ -100,11 +112,12 @@ func run() error {
 		return err
 	}
 	// Two sources: ACR EE minting with an assumed role (its token lives an
-	// hour) for SAE, KMS, CSMS and SSM secrets, and ACR Personal Edition minting
+	// hour, and is proven by pulling demo/app before anything is written)
+	// for SAE, KMS, CSMS and SSM secrets, and ACR Personal Edition minting
 	// with the function's own credentials (its token dies with them:
 	// flagged expiresBeforeNextRun).
 	config := fmt.Sprintf(`{"schedule":{"interval":"20m"},"targets":[{"name":"prod-pull",
- "source":{"type":"acr-ee","instanceId":"cri-demo","regionId":"cn-hangzhou","assumeRole":%q},
+ "source":{"type":"acr-ee","instanceId":"cri-demo","regionId":"cn-hangzhou","assumeRole":%q,"probeRepository":"demo/app"},
  "secrets":[{"namespaceId":"cn-hangzhou:prod","secretId":%d},{"namespaceId":"cn-hangzhou:staging","secretName":"acr-pull"},
   {"store":"kms","regionId":"cn-hangzhou","secretName":"acr-pull"},
   {"store":"csms","region":"cn-north-4","projectId":"%s","secretName":"acr-pull"},
@@ -163,7 +176,7 @@ func run() error {
 	step("the report (the invocation's result):")
 	fmt.Println(pretty.String())
 
-	step("API calls the function made (by signer: the function's role, or the minting role's session):")
+	step("API calls the function made (by signer: the function's role, or the minting role's session; a registry token by the key that minted the credential):")
 	for _, c := range emu.Calls() {
 		fmt.Fprintf(os.Stdout, "  %-4s %-22s %s %s\n", c.Product, c.Action, statusText(c.Status, c.Code), c.AccessKeyID)
 	}
@@ -190,6 +203,23 @@ func run() error {
 		return fmt.Errorf("the rotation reported failures")
 	}
 	return nil
+}
+
+// push pushes a small random image as a CI job would, with an identity
+// that may push (go-containerregistry's remote.Write, in PushImage); the
+// push's calls are then forgotten, so the listing below is the function's.
+func push(emu *emulator.Server) (string, error) {
+	const publisher = "LTAIdemoPublisher"
+	for _, a := range []string{emulator.ActionPull, emulator.ActionPush} {
+		if err := emu.Grant(publisher, a, "acs:cr:*:*:repository/cri-demo/*"); err != nil {
+			return "", err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	digest, err := emu.PushImage(ctx, "cri-demo", publisher, "demo/app", "v1")
+	emu.ResetCalls()
+	return digest, err
 }
 
 func describe(encoded string) {

@@ -1,11 +1,11 @@
 // Command emulator serves the bundled emulator of SAE, ACR (Enterprise and
 // Personal Edition), STS, KMS Secrets Manager, Huawei Cloud CSMS, Tencent
-// Cloud SSM and a registry (and the FC runtime API, which the command line
-// does not use) on a fixed local address, seeded to match
-// examples/rotator.yaml, so that the command line can be tried without a
-// cloud account (README, "The command line"). It prints the environment to
-// paste into another shell, logs every API call it answers on stderr, and
-// serves until interrupted.
+// Cloud SSM and a registry (CNCF Distribution, holding demo/app:v1; and the
+// FC runtime API, which the command line does not use) on a fixed local
+// address, seeded to match examples/rotator.yaml, so that the command line
+// can be tried without a cloud account (README, "The command line"). It
+// prints the environment to paste into another shell, logs every API call it
+// answers on stderr, and serves until interrupted.
 package main
 
 import (
@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
 )
@@ -45,12 +46,12 @@ var huaweiKey = emulator.DefaultHuaweiCredential
 
 // seeds fill the emulator, one function per emulated service: a new
 // service adds its own.
-var seeds = []func(*emulator.Server) error{seedACR, seedSAE, seedKMS, seedCSMS, seedSSM, seedSources}
+var seeds = []func(*emulator.Server) error{seedACR, seedSAE, seedKMS, seedCSMS, seedSSM, seedSources, seedRegistry}
 
 // services are what the emulator answers, as its banner names them; a new
 // service adds its name here too.
 var services = []string{"SAE", "ACR (Enterprise and Personal Edition)", "STS", "KMS Secrets Manager", "Huawei Cloud CSMS",
-	"Tencent Cloud SSM", "a registry", "the FC runtime API"}
+	"Tencent Cloud SSM", "a registry (CNCF Distribution)", "the FC runtime API"}
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18080", "`ADDR` to listen on; keep it on loopback, where the rotator allows plain HTTP")
@@ -196,6 +197,30 @@ func seedSources(emu *emulator.Server) error {
 	_, err := emu.CreateSecret(emulator.Secret{NamespaceID: nsProd, Name: "personal-pull", Type: dockerType,
 		Data:       map[string]string{".dockerconfigjson": dockerConfig(map[string]map[string]string{})},
 		RelateApps: []emulator.App{{AppID: "9b40-prod-batch", AppName: "prod-batch"}}})
+	return err
+}
+
+// publisher is the CI job that pushed the image examples/rotator.yaml
+// proves its tokens on (probeRepository demo/app).
+const publisher = "LTAIemulatorPublisher"
+
+// seedRegistry pushes demo/app:v1 to the instance as the publisher, which
+// may push, and lets the identities that mint pull from the instance, as
+// the deploy files grant them: a token carries its minter's permissions.
+func seedRegistry(emu *emulator.Server) error {
+	for _, a := range []string{emulator.ActionPull, emulator.ActionPush} {
+		if err := emu.Grant(publisher, a, "acs:cr:*:*:repository/"+instanceID+"/*"); err != nil {
+			return err
+		}
+	}
+	for _, minter := range []string{minterRole, key.AccessKeyID} {
+		if err := emu.Grant(minter, emulator.ActionPull, "acs:cr:"+region+":1234567890123456:repository/"+instanceID+"/*"); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := emu.PushImage(ctx, instanceID, publisher, "demo/app", "v1")
 	return err
 }
 

@@ -126,6 +126,12 @@ func TestParseConfigSources(t *testing.T) {
 			rotation.SourceSpec{Type: "acr-ee", LoginCheck: "required", Config: &acr.EEConfig{InstanceID: "cri-1", RegionID: "cn-beijing"}}, ""},
 		{"loginCheck off", `{"type":"acr-ee","instanceId":"cri-1","regionId":"cn-beijing","loginCheck":"off"}`,
 			rotation.SourceSpec{Type: "acr-ee", LoginCheck: "off", Config: &acr.EEConfig{InstanceID: "cri-1", RegionID: "cn-beijing"}}, ""},
+		{"probeRepository", `{"type":"acr-ee","instanceId":"cri-1","regionId":"cn-beijing","probeRepository":"team/web"}`,
+			rotation.SourceSpec{Type: "acr-ee", LoginCheck: "auto", ProbeRepository: "team/web", Config: &acr.EEConfig{InstanceID: "cri-1", RegionID: "cn-beijing"}}, ""},
+		{"probeRepository of more levels, loginCheck off", `{"type":"acr-personal","regionId":"cn-beijing","loginCheck":"off","probeRepository":"team/tools/web-app_v2.x"}`,
+			rotation.SourceSpec{Type: "acr-personal", LoginCheck: "off", ProbeRepository: "team/tools/web-app_v2.x", Config: &acr.PersonalConfig{RegionID: "cn-beijing"}}, ""},
+		{"acr-personal crpi instance", `{"type":"acr-personal","regionId":"cn-beijing","instanceId":"crpi-k4x9b2"}`,
+			rotation.SourceSpec{Type: "acr-personal", LoginCheck: "auto", Config: &acr.PersonalConfig{RegionID: "cn-beijing", InstanceID: "crpi-k4x9b2"}}, ""},
 		{"loginCheck null", `{"type":"acr-ee","instanceId":"cri-1","regionId":"cn-beijing","loginCheck":null}`,
 			rotation.SourceSpec{Type: "acr-ee", LoginCheck: "auto", Config: &acr.EEConfig{InstanceID: "cri-1", RegionID: "cn-beijing"}}, "null-engine-keys"},
 	} {
@@ -138,8 +144,10 @@ func TestParseConfigSources(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := cfg.Targets[0].Source
-			if got.Type != tc.want.Type || got.LoginCheck != tc.want.LoginCheck || !reflect.DeepEqual(got.Config, tc.want.Config) {
-				t.Fatalf("source = %s %s %+v, want %s %s %+v", got.Type, got.LoginCheck, got.Config, tc.want.Type, tc.want.LoginCheck, tc.want.Config)
+			if got.Type != tc.want.Type || got.LoginCheck != tc.want.LoginCheck || got.ProbeRepository != tc.want.ProbeRepository ||
+				!reflect.DeepEqual(got.Config, tc.want.Config) {
+				t.Fatalf("source = %s %s %q %+v, want %s %s %q %+v", got.Type, got.LoginCheck, got.ProbeRepository, got.Config,
+					tc.want.Type, tc.want.LoginCheck, tc.want.ProbeRepository, tc.want.Config)
 			}
 		})
 	}

@@ -61,14 +61,27 @@ var (
 	}
 	sourceDocs = map[string]kindDoc{
 		"acr-ee":       {fields: []string{"instanceId", "regionId", "domains", "assumeRole"}, required: []string{"instanceId", "regionId"}},
-		"acr-personal": {fields: []string{"regionId", "domains", "assumeRole"}, required: []string{"regionId"}},
+		"acr-personal": {fields: []string{"regionId", "instanceId", "domains", "assumeRole"}, required: []string{"regionId"}, rule: crpiInstance},
 	}
 	topLevelKeys = []string{"schedule", "freshness", "quota", "apiTimeout", "concurrency", "eventCooldown", "throttleWait", "targets"}
 	nestedKeys   = map[string][]string{"schedule": {"interval", "margin"}, "quota": {"calls", "per"}}
 	targetKeys   = []string{"name", "source", "secrets"}
 	loginChecks  = []string{"auto", "required", "off"}
 	targetName   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	// probeRepository: namespace/name, lower-case letters, digits and . _ -
+	// between them (docs/configuration.md).
+	probeRepository = regexp.MustCompile(`^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)+$`)
 )
+
+// crpiInstance: an acr-personal instanceId, when given, is a crpi- id.
+func crpiInstance(e map[string]any) string {
+	if v, ok := e["instanceId"]; ok && v != nil {
+		if id, _ := v.(string); !strings.HasPrefix(id, "crpi-") || len(id) == len("crpi-") {
+			return "an acr-personal instanceId is not crpi-..."
+		}
+	}
+	return ""
+}
 
 // saeIDOrName: exactly one of secretId and secretName.
 func saeIDOrName(e map[string]any) string {
@@ -122,8 +135,11 @@ func contractRejectsConfig(data []byte) string {
 		}
 		names[name] = true
 		source, _ := target["source"].(map[string]any)
-		if why := entryRejected(source, "type", "", sourceDocs, "loginCheck"); why != "" {
+		if why := entryRejected(source, "type", "", sourceDocs, "loginCheck", "probeRepository"); why != "" {
 			return "source: " + why
+		}
+		if pr, ok := source["probeRepository"]; ok && pr != nil && (!isString(pr) || !probeRepository.MatchString(pr.(string))) {
+			return "probeRepository is not namespace/name"
 		}
 		// YAML 1.1 reads a bare `off` as false: the documented value all the same.
 		if lc, ok := source["loginCheck"]; ok && lc != nil && lc != false && !contains(loginChecks, lc) {
@@ -171,6 +187,11 @@ func entryRejected(entry map[string]any, kindKey, def string, docs map[string]ki
 	return ""
 }
 
+func isString(v any) bool {
+	_, ok := v.(string)
+	return ok
+}
+
 func unknownKey(m map[string]any, keys []string) string {
 	for k := range m {
 		if !contains(keys, k) {
@@ -191,7 +212,7 @@ func contains[T comparable](list []T, x any) bool {
 
 // configKeys is every documented key, at any depth.
 func configKeys() []string {
-	keys := append(append(append([]string{"store", "type", "loginCheck"}, topLevelKeys...), targetKeys...),
+	keys := append(append(append([]string{"store", "type", "loginCheck", "probeRepository"}, topLevelKeys...), targetKeys...),
 		"interval", "margin", "calls", "per")
 	for _, docs := range []map[string]kindDoc{storeDocs, sourceDocs} {
 		for _, d := range docs {
@@ -305,6 +326,9 @@ func checkConfig(t *testing.T, data []byte, cfg *rotation.Config, cat rotation.C
 		src := tg.Source
 		if !contains(loginChecks, src.LoginCheck) {
 			fail("loginCheck " + src.LoginCheck + " is not auto, required or off")
+		}
+		if src.ProbeRepository != "" && !probeRepository.MatchString(src.ProbeRepository) {
+			fail("probeRepository " + src.ProbeRepository + " is not namespace/name")
 		}
 		if kind := sourceKind(cat, src.Type); kind == nil || src.Config == nil ||
 			reflect.TypeOf(src.Config) != reflect.TypeOf(kind.NewConfig()) || src.Config.Validate() != nil {

@@ -12,16 +12,30 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// The steps of a login, as named in error messages.
+// The steps of a login, as named in error messages; with a repository, the
+// token step names its scope and the last step is the pull (tokenStep,
+// pullStep).
 const (
 	stepInput   = ""
 	stepPing    = "ping (GET /v2/)"
 	stepToken   = "token endpoint"
 	stepConfirm = "authenticated GET /v2/"
 )
+
+func (l *attempt) tokenStep() string {
+	if l.repo == "" {
+		return stepToken
+	}
+	return stepToken + " (scope repository:" + l.repo + ":pull)"
+}
+
+func (l *attempt) pullStep() string {
+	return "pull of " + l.repo + " (GET /v2/" + l.repo + "/tags/list)"
+}
 
 type kind int
 
@@ -41,19 +55,22 @@ const (
 // could echo the credential) nor the credential itself.
 type Error struct {
 	Domain string
-	Step   string // stepPing, stepToken, stepConfirm; "" when nothing was sent
-	Status int    // HTTP status; 0 when no answer came
-	kind   kind
-	detail string        // our own wording only
-	cause  error         // context errors only, for errors.Is
-	limit  time.Duration // kindTimeout: the login's own bound; 0 when the caller's deadline came first
+	// Repository is the repository a pull was proven on; "" for a login.
+	Repository string
+	Step       string // the ping, the token endpoint, GET /v2/ or the pull; "" when nothing was sent
+	Status     int    // HTTP status; 0 when no answer came
+	pull       bool   // the answer is the pull's own (GET /v2/<repository>/tags/list)
+	kind       kind
+	detail     string        // our own wording only
+	cause      error         // context errors only, for errors.Is
+	limit      time.Duration // kindTimeout: the login's own bound; 0 when the caller's deadline came first
 }
 
 func (e *Error) Error() string {
 	p := "registry login to " + e.Domain + ": "
 	switch e.kind {
 	case kindStatus:
-		return fmt.Sprintf("%s%s answered HTTP %d", p, e.Step, e.Status)
+		return fmt.Sprintf("%s%s answered HTTP %d%s", p, e.Step, e.Status, e.hint())
 	case kindTransport:
 		return fmt.Sprintf("%s%s: no answer (%s)", p, e.Step, e.detail)
 	case kindTimeout:
@@ -74,15 +91,30 @@ func (e *Error) Error() string {
 	}
 }
 
+// hint says what a refused pull means.
+func (e *Error) hint() string {
+	switch {
+	case !e.pull:
+		return ""
+	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
+		return ": the token may not pull " + e.Repository
+	case e.Status == http.StatusNotFound:
+		return ": no repository " + e.Repository + " that the token may pull"
+	}
+	return ""
+}
+
 // Unwrap gives errors.Is access to context.Canceled and
 // context.DeadlineExceeded; no other cause is kept, as its text could quote
 // the registry's answer.
 func (e *Error) Unwrap() error { return e.cause }
 
 // Rejected reports that the registry or its token endpoint refused the
-// credential (HTTP 401 or 403).
+// credential (HTTP 401 or 403), or that the pull of the repository found
+// nothing to pull (HTTP 404).
 func (e *Error) Rejected() bool {
-	return e.kind == kindStatus && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
+	return e.kind == kindStatus && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden ||
+		(e.pull && e.Status == http.StatusNotFound))
 }
 
 // HTTPStatus is the status answered, 0 when no answer came.
@@ -127,21 +159,23 @@ func (e *Error) ServerMessage() string { return "" }
 
 // attempt is one login in progress.
 type attempt struct {
-	c      *Checker
-	domain string
-	parent context.Context // the caller's
-	ctx    context.Context // parent, bounded by the login's timeout
-	base   url.URL         // scheme and host /v2/ is requested on
-	guard  *guard
+	c          *Checker
+	domain     string
+	repo       string          // the repository to pull, "" for a login
+	repository name.Repository // repo, parsed
+	parent     context.Context // the caller's
+	ctx        context.Context // parent, bounded by the login's timeout
+	base       url.URL         // scheme and host /v2/ is requested on
+	guard      *guard
 }
 
 func (l *attempt) failStatus(step string, status int) *Error {
-	return &Error{Domain: l.domain, Step: step, Status: status, kind: kindStatus}
+	return &Error{Domain: l.domain, Repository: l.repo, Step: step, Status: status, kind: kindStatus}
 }
 
 // fail classifies err into an *Error; err's text is never used.
 func (l *attempt) fail(step string, err error) *Error {
-	e := &Error{Domain: l.domain, Step: step}
+	e := &Error{Domain: l.domain, Repository: l.repo, Step: step}
 	var terr *transport.Error
 	switch {
 	case errors.Is(err, errEmptyCredential):
@@ -149,15 +183,22 @@ func (l *attempt) fail(step string, err error) *Error {
 	case errors.Is(err, errBadDomain):
 		e.Domain = fmt.Sprintf("%q", l.domain)
 		e.kind, e.detail = kindInput, "not a registry domain (host[:port])"
+	case errors.Is(err, errBadRepository):
+		e.kind, e.detail = kindInput, fmt.Sprintf("%q is not a repository to pull (namespace/name; nothing was sent)", l.repo)
 	case errors.Is(err, errUnsupportedChallenge):
 		e.kind, e.detail = kindUnusable, "the registry asks for an authentication scheme other than Basic or Bearer"
 	case errors.As(err, &terr):
 		// An answer came; when the bearer transport re-fetched a token while
-		// confirming, the answer is the token endpoint's.
-		if step == stepConfirm && terr.Request != nil &&
-			(terr.Request.URL.Host != l.base.Host || terr.Request.URL.Path != "/v2/") {
-			e.Step = stepToken
+		// confirming or pulling, the answer is the token endpoint's.
+		want := "/v2/"
+		if step != stepConfirm {
+			want = "/v2/" + l.repo + "/tags/list"
 		}
+		if (step == stepConfirm || step == l.pullStep()) && terr.Request != nil &&
+			(terr.Request.URL.Host != l.base.Host || terr.Request.URL.Path != want) {
+			e.Step = l.tokenStep()
+		}
+		e.pull = l.repo != "" && e.Step == l.pullStep()
 		e.kind, e.Status = kindStatus, terr.StatusCode
 	case l.ctx.Err() != nil:
 		e.cause = l.ctx.Err()

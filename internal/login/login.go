@@ -1,10 +1,12 @@
 // Package login proves a registry credential before it is written anywhere:
 // it logs in to a registry domain as `docker login` does, with the Docker
 // Registry HTTP API v2 handshake (GET /v2/, the WWW-Authenticate challenge,
-// then the token endpoint for Bearer or GET /v2/ with Basic auth).
+// then the token endpoint for Bearer or GET /v2/ with Basic auth), or, given
+// a repository, proves that the credential can pull it (a token for scope
+// repository:<name>:pull, then GET /v2/<name>/tags/list).
 //
-// The handshake itself (ping, challenge parsing, token exchange) is done by
-// github.com/google/go-containerregistry; this package adds the endpoint
+// The handshake itself (ping, challenge parsing, token exchange, listing
+// tags) is done by github.com/google/go-containerregistry; this package adds the endpoint
 // override, the plain-http policy, the time bound and errors that never
 // carry a credential or anything the registry answered.
 package login
@@ -16,12 +18,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	overrides "github.com/sae-secret-rotator/rotator/internal/endpoint"
 )
@@ -82,11 +86,16 @@ func parseEndpoint(endpoint string) (*url.URL, error) {
 }
 
 // Login proves username/password against the registry at domain (a
-// host[:port]): the login succeeds when GET /v2/ with the credential (or the
-// registry token it was exchanged for) answers 200. It does not retry. Any
-// failure is an *Error.
-func (c *Checker) Login(ctx context.Context, domain, username, password string) error {
-	l := &attempt{c: c, domain: domain, parent: ctx}
+// host[:port]). With repository "", as `docker login` does: the login
+// succeeds when GET /v2/ with the credential (or the registry token it was
+// exchanged for) answers 200. With a repository (namespace/name), the proof
+// is a pull: the credential is exchanged at the challenge's token endpoint
+// for scope repository:<repository>:pull, and GET
+// /v2/<repository>/tags/list must answer 200; a 401, 403 (insufficient
+// scope included) or 404 there is a rejection that names the repository.
+// It does not retry. Any failure is an *Error.
+func (c *Checker) Login(ctx context.Context, domain, username, password, repository string) error {
+	l := &attempt{c: c, domain: domain, parent: ctx, repo: repository}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	l.ctx = ctx
@@ -112,6 +121,15 @@ func (c *Checker) Login(ctx context.Context, domain, username, password string) 
 	if err != nil {
 		return l.fail(stepInput, errBadDomain)
 	}
+	var scopes []string
+	if repository != "" {
+		r, err := name.NewRepository(reg.RegistryStr()+"/"+repository, opts...)
+		if err != nil || !repositoryName.MatchString(repository) {
+			return l.fail(stepInput, errBadRepository)
+		}
+		l.repository = r
+		scopes = []string{r.Scope(transport.PullScope)}
+	}
 	l.base = url.URL{Scheme: scheme, Host: reg.RegistryStr()}
 	l.guard = &guard{base: c.base, registry: l.base}
 	rt := transport.NewUserAgent(l.guard, userAgent)
@@ -121,31 +139,36 @@ func (c *Checker) Login(ctx context.Context, domain, username, password string) 
 	if err != nil {
 		return l.fail(stepPing, err)
 	}
+	// The registry's own requests after the ping keep its configured scheme.
+	onBase := &onScheme{inner: rt, base: l.base}
 	var authed http.RoundTripper
 	switch strings.ToLower(ch.Scheme) {
 	case "bearer":
 		if realm, err := url.Parse(ch.Parameters["realm"]); err == nil && realm.Scheme == "http" && !overrides.IsLoopback(realm.Hostname()) {
 			// Checked before any request: the credential must not leave in clear.
-			return l.fail(stepToken, errPlainHTTP)
+			return l.fail(l.tokenStep(), errPlainHTTP)
 		}
-		tok, err := transport.Exchange(ctx, reg, auth, rt, nil, ch)
+		tok, err := transport.Exchange(ctx, reg, auth, rt, scopes, ch)
 		if err != nil {
-			return l.fail(stepToken, err)
+			return l.fail(l.tokenStep(), err)
 		}
 		if tok.Token == "" {
 			tok.Token = tok.AccessToken // some token servers only set access_token
 		}
-		if authed, err = transport.FromToken(reg, auth, rt, ch, tok); err != nil {
-			return l.fail(stepToken, err)
+		if authed, err = transport.FromToken(reg, auth, onBase, ch, tok); err != nil {
+			return l.fail(l.tokenStep(), err)
 		}
 	case "basic", "":
 		// "" is a registry that answered the ping with 200 (no auth) or a 401
 		// without a challenge: docker login then sends Basic auth, and so do we.
-		if authed, err = transport.FromToken(reg, auth, rt, ch, nil); err != nil {
+		if authed, err = transport.FromToken(reg, auth, onBase, ch, nil); err != nil {
 			return l.fail(stepPing, err)
 		}
 	default:
 		return l.fail(stepPing, errUnsupportedChallenge)
+	}
+	if repository != "" {
+		return l.pull(authed)
 	}
 	return l.confirm(authed)
 }
@@ -169,6 +192,42 @@ func (l *attempt) confirm(rt http.RoundTripper) error {
 	return nil
 }
 
+// pull lists the repository's tags through the authenticated transport with
+// go-containerregistry's lister, one page of one tag: 200 means the token
+// may pull it. The transport is a transport.Wrapper, so remote adds neither
+// a second handshake nor retries.
+func (l *attempt) pull(rt http.RoundTripper) error {
+	p, err := remote.NewPuller(remote.WithTransport(rt), remote.WithPageSize(1))
+	if err == nil {
+		_, err = p.Lister(l.ctx, l.repository)
+	}
+	if err != nil {
+		return l.fail(l.pullStep(), err)
+	}
+	return nil
+}
+
+// onScheme sends the registry's own requests in its configured scheme:
+// go-containerregistry picks http for loopback and private IP literals
+// (name.Registry.Scheme), which guard would refuse on an https registry.
+type onScheme struct {
+	inner http.RoundTripper
+	base  url.URL
+}
+
+func (o *onScheme) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host == o.base.Host && r.URL.Scheme != o.base.Scheme && strings.HasPrefix(r.URL.Path, "/v2/") {
+		r = r.Clone(r.Context())
+		r.URL.Scheme = o.base.Scheme
+	}
+	return o.inner.RoundTrip(r)
+}
+
+// repositoryName is a repository path of at least two components
+// (namespace/name), each as the OCI distribution specification's name
+// grammar allows: no tag, no digest, no registry.
+var repositoryName = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$`)
+
 // guard is the base transport of every login. It refuses, before anything
 // is sent, plain http to a host that is not loopback (the token endpoint a
 // challenge names, a redirect), and a ping of the registry in the scheme the
@@ -187,6 +246,7 @@ var (
 	errWrongScheme          = errors.New("scheme not configured for this registry")
 	errEmptyCredential      = errors.New("empty username or password")
 	errBadDomain            = errors.New("invalid registry domain")
+	errBadRepository        = errors.New("invalid repository")
 	errUnsupportedChallenge = errors.New("unsupported authentication challenge")
 )
 

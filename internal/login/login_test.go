@@ -23,40 +23,20 @@ func TestLogin(t *testing.T) {
 	}{
 		{name: "bearer accepted", logins: []want{{ok: true}}, actions: "Ping:401 Token:200 Ping:200"},
 		{
-			name:    "basic accepted",
-			setup:   func(t *testing.T, srv *emulator.Server) { mustMode(t, srv, "basic") },
-			logins:  []want{{ok: true}},
-			actions: "Ping:401 Ping:200",
-		},
-		{
 			name: "latency", setup: func(t *testing.T, srv *emulator.Server) {
 				srv.SetFault("registry", emulator.Fault{Latency: 20 * time.Millisecond})
 			},
 			logins: []want{{ok: true}},
 		},
 		{
-			name: "wrong password (bearer)", badPass: true,
+			name: "wrong password", badPass: true,
 			logins:  []want{{rejected: true, status: 401, code: "UNAUTHORIZED", text: "token endpoint answered HTTP 401"}},
 			actions: "Ping:401 Token:401",
 		},
 		{
-			name: "wrong password (basic)", badPass: true,
-			setup:   func(t *testing.T, srv *emulator.Server) { mustMode(t, srv, "basic") },
-			logins:  []want{{rejected: true, status: 401, code: "UNAUTHORIZED", text: "authenticated GET /v2/ answered HTTP 401"}},
-			actions: "Ping:401 Ping:401",
-		},
-		{
-			name:   "registry refuses (bearer)",
+			name:   "registry refuses",
 			setup:  func(t *testing.T, srv *emulator.Server) { srv.SetRegistryRefuse(true) },
 			logins: []want{{rejected: true, status: 401, code: "UNAUTHORIZED", text: "token endpoint answered HTTP 401"}},
-		},
-		{
-			name: "registry refuses (basic)",
-			setup: func(t *testing.T, srv *emulator.Server) {
-				mustMode(t, srv, "basic")
-				srv.SetRegistryRefuse(true)
-			},
-			logins: []want{{rejected: true, status: 401, code: "UNAUTHORIZED", text: "authenticated GET /v2/ answered HTTP 401"}},
 		},
 		{
 			name: "token endpoint 503 then recovery",
@@ -107,7 +87,7 @@ func TestLogin(t *testing.T) {
 			}
 			c := checker(t, srv.URL(), 10*time.Second)
 			for i, w := range tc.logins {
-				err := c.Login(context.Background(), domain, tok.Username, pass)
+				err := c.Login(context.Background(), domain, tok.Username, pass, "")
 				check(t, i, err, pass, w)
 				if i == 0 && tc.actions != "" {
 					if got := registryActions(srv); got != tc.actions {
@@ -128,7 +108,7 @@ func TestLoginNoAnswer(t *testing.T) {
 
 	t.Run("unreachable", func(t *testing.T) {
 		c := checker(t, "http://"+closedPort(t), 5*time.Second)
-		err := c.Login(context.Background(), domain, tok.Username, tok.Password)
+		err := c.Login(context.Background(), domain, tok.Username, tok.Password, "")
 		check(t, 0, err, tok.Password, want{transient: true, text: "ping (GET /v2/): no answer (connection failed)"})
 	})
 	t.Run("hang", func(t *testing.T) {
@@ -137,7 +117,7 @@ func TestLoginNoAnswer(t *testing.T) {
 		const timeout = 300 * time.Millisecond
 		c := checker(t, srv.URL(), timeout)
 		begin := time.Now()
-		err := c.Login(context.Background(), domain, tok.Username, tok.Password)
+		err := c.Login(context.Background(), domain, tok.Username, tok.Password, "")
 		if took := time.Since(begin); took > timeout+2*time.Second {
 			t.Fatalf("login took %v with a timeout of %v", took, timeout)
 		}
@@ -153,7 +133,7 @@ func TestLoginNoAnswer(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(100*time.Millisecond, cancel)
 		begin := time.Now()
-		err := c.Login(ctx, domain, tok.Username, tok.Password)
+		err := c.Login(ctx, domain, tok.Username, tok.Password, "")
 		if took := time.Since(begin); took > 5*time.Second {
 			t.Fatalf("cancelled login took %v", took)
 		}
@@ -167,7 +147,7 @@ func TestLoginNoAnswer(t *testing.T) {
 		srv.ResetCalls()
 		c := checker(t, "", 5*time.Second)
 		host := strings.TrimPrefix(srv.URL(), "http://")
-		err := c.Login(context.Background(), host, tok.Username, tok.Password)
+		err := c.Login(context.Background(), host, tok.Username, tok.Password, "")
 		var le *login.Error
 		if !errors.As(err, &le) || !le.Transient() || le.HTTPStatus() != 0 {
 			t.Fatalf("want a transient *login.Error without status, got %s", redact(err, tok.Password))
@@ -189,7 +169,7 @@ func TestLoginPlainHTTPRealm(t *testing.T) {
 	srv.SetRegistryRealm("http://203.0.113.9/token")
 	c := checker(t, srv.URL(), 10*time.Second)
 	begin := time.Now()
-	err := c.Login(context.Background(), domain, tok.Username, tok.Password)
+	err := c.Login(context.Background(), domain, tok.Username, tok.Password, "")
 	if took := time.Since(begin); took > 2*time.Second {
 		t.Fatalf("refusal took %v: a connection was attempted", took)
 	}
@@ -210,7 +190,7 @@ func TestLoginInput(t *testing.T) {
 		{domain + "/v2", tok.Username, tok.Password, "not a registry domain"},
 	}
 	for i, tc := range tests {
-		err := c.Login(context.Background(), tc.domain, tc.user, tc.pass)
+		err := c.Login(context.Background(), tc.domain, tc.user, tc.pass, "")
 		var le *login.Error
 		if !errors.As(err, &le) || le.Rejected() || le.Transient() || !strings.Contains(err.Error(), tc.text) {
 			t.Fatalf("%d: want a non-transient %q, got %s", i, tc.text, redact(err, tok.Password))
@@ -272,7 +252,7 @@ func TestLoginConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.Login(context.Background(), domain, toks[i].Username, pass)
+			errs[i] = c.Login(context.Background(), domain, toks[i].Username, pass, "")
 		}()
 	}
 	wg.Wait()
@@ -296,16 +276,14 @@ func TestErrorTextsAreClean(t *testing.T) {
 		func() { srv.SetFault("registry", emulator.Fault{Fail: 1}) },
 		func() { srv.SetRegistryRefuse(true) },
 		func() { srv.SetRegistryRealm("http://203.0.113.9/token") },
-		func() { mustMode(t, srv, "basic"); srv.SetRegistryRefuse(true) },
 	}
 	for i, scenario := range scenarios {
 		srv.ClearFaults()
 		srv.SetRegistryRefuse(false)
 		srv.SetRegistryRealm("")
-		mustMode(t, srv, "bearer")
 		scenario()
 		for _, pass := range []string{tok.Password, tok.Password + "x"} {
-			err := c.Login(context.Background(), domain, tok.Username, pass)
+			err := c.Login(context.Background(), domain, tok.Username, pass, "")
 			if err == nil {
 				t.Fatalf("scenario %d: login succeeded", i)
 			}

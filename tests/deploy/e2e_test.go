@@ -76,6 +76,8 @@ const (
 	e2eDomain    = "e2e-registry.cn-hangzhou.cr.aliyuncs.com"
 	e2eNamespace = "cn-hangzhou:e2e"
 	e2eByName    = "acr-pull"
+	// e2eRepository is the source's probeRepository, pushed by startWorld.
+	e2eRepository = "team/web"
 )
 
 type world struct {
@@ -117,8 +119,13 @@ func startWorld(t *testing.T) *world {
 	}
 	// A KMS secret too: its calls need their own actions.
 	srv.CreateKMSSecret(e2eRegion, e2eByName, `{"auths":{"other.example.com":{"username":"kms","password":"old-password"}}}`, false)
-	config := fmt.Sprintf(`{"schedule":{"interval":"20m"},"targets":[{"name":"e2e","source":{"type":"acr-ee","instanceId":%q,"regionId":%q,"domains":[]},"secrets":[{"namespaceId":%q,"secretName":%q},{"namespaceId":%q,"secretId":%d},{"store":"kms","regionId":%q,"secretName":%q}]}]}`,
-		e2eInstance, e2eRegion, e2eNamespace, e2eByName, e2eNamespace, byID, e2eRegion, e2eByName)
+	// The source proves its tokens by pulling an image a publisher pushed;
+	// the function's identity may pull exactly what deploy/ram-policy.json
+	// grants it.
+	publish(t, srv)
+	grantFromPolicy(t, srv, emulator.DefaultCredential.AccessKeyID, "ram-policy.json")
+	config := fmt.Sprintf(`{"schedule":{"interval":"20m"},"targets":[{"name":"e2e","source":{"type":"acr-ee","instanceId":%q,"regionId":%q,"domains":[],"probeRepository":%q},"secrets":[{"namespaceId":%q,"secretName":%q},{"namespaceId":%q,"secretId":%d},{"store":"kms","regionId":%q,"secretName":%q}]}]}`,
+		e2eInstance, e2eRegion, e2eRepository, e2eNamespace, e2eByName, e2eNamespace, byID, e2eRegion, e2eByName)
 	g := secretguard.New(t, srv)
 	for _, id := range []int64{byName, byID} {
 		g.Track(e2eNamespace, id)
@@ -219,13 +226,25 @@ func tail(s string) string {
 func permissions(srv *emulator.Server) map[string]bool {
 	got := map[string]bool{}
 	for _, c := range srv.Calls() {
-		// A registry login is made with the new token, not the role: it
-		// needs no RAM action.
-		if c.Product != "registry" {
-			got[c.Permission()] = true
+		if p := permission(c); p != "" {
+			got[p] = true
 		}
 	}
 	return got
+}
+
+// permission is the RAM action a call needs of its signer. A registry call
+// is made with the new token, not a role; but a token that the token
+// service gave a pull scope used its minter's cr:PullRepository (the
+// Token call is recorded with the minter's AccessKeyId).
+func permission(c emulator.Call) string {
+	switch {
+	case c.Product != "registry":
+		return c.Permission()
+	case c.Action == "Token" && c.Status == 200 && c.AccessKeyID != "" && strings.HasSuffix(c.Query.Get("scope"), ":pull"):
+		return "cr:PullRepository"
+	}
+	return ""
 }
 
 // TestPolicyActionsMatchTheCallsOfARun runs the function against the emulator

@@ -103,6 +103,12 @@ func TestRAMPolicies(t *testing.T) {
 		}
 	}
 
+	// ACR: GetAuthorizationToken on "*", pull (never push or delete) on the
+	// instance's repositories.
+	checkCRStatements(t, "deploy/ram-policy.json", readJSON(t, repoPath("deploy", "ram-policy.json")), nil)
+	checkCRStatements(t, "template.yaml RotatorPolicy", tpl.props(t, "RotatorPolicy")["PolicyDocument"],
+		map[string]string{"RegionId": "cn-hangzhou", "ALIYUN::AccountId": "1234567890123456", "InstanceId": "cri-xxxxxxxxxxxxxxxx"})
+
 	// KMS is granted on one secret, never on every secret of the account.
 	tplDoc, _ := json.Marshal(tpl.props(t, "RotatorPolicy")["PolicyDocument"])
 	for what, doc := range map[string]any{"deploy/ram-policy.json": readJSON(t, repoPath("deploy", "ram-policy.json")), "template.yaml RotatorPolicy": json.RawMessage(tplDoc)} {
@@ -185,12 +191,13 @@ func TestMintingRolePolicies(t *testing.T) {
 
 	s := loadSYAML(t)
 	mint := readJSON(t, repoPath("deploy", "ram-minting-role-policy.json"))
-	if a := policyActions(t, "deploy/ram-minting-role-policy.json", mint); len(a) != 1 || a[0] != "cr:GetAuthorizationToken" {
-		t.Errorf("deploy/ram-minting-role-policy.json grants %v, want only cr:GetAuthorizationToken", a)
+	if a := policyActions(t, "deploy/ram-minting-role-policy.json", mint); !equalSets(setOf(a...), setOf("cr:GetAuthorizationToken", "cr:PullRepository")) {
+		t.Errorf("deploy/ram-minting-role-policy.json grants %v, want only cr:GetAuthorizationToken and cr:PullRepository", a)
 	}
-	if b, _ := json.Marshal(mint); !strings.Contains(string(b), "instance/"+s.varString(t, "instanceId")) {
-		t.Errorf("deploy/ram-minting-role-policy.json: no resource for s.yaml's instanceId")
+	if b, _ := json.Marshal(mint); !strings.Contains(string(b), "repository/"+s.varString(t, "instanceId")+"/*") {
+		t.Errorf("deploy/ram-minting-role-policy.json: no repository resource for s.yaml's instanceId")
 	}
+	checkCRStatements(t, "deploy/ram-minting-role-policy.json", mint, nil)
 	trust := readJSON(t, repoPath("deploy", "ram-minting-trust-policy.json"))
 	stmts, _ := trust["Statement"].([]any)
 	if len(stmts) != 1 {

@@ -124,7 +124,7 @@ func jsonFields(t reflect.Type, into map[string]bool) {
 // kind is in docs/configuration.md, and every kind's name.
 func TestConfigurationIsDocumented(t *testing.T) {
 	doc := read(t, filepath.Join(root, "docs", "configuration.md"))
-	fields := map[string]bool{"type": true, "loginCheck": true, "store": true}
+	fields := map[string]bool{"type": true, "loginCheck": true, "probeRepository": true, "store": true}
 	jsonFields(reflect.TypeOf(rotation.Config{}), fields)
 	cat := catalog.Kinds()
 	for _, k := range cat.Stores {

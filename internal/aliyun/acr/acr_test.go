@@ -79,6 +79,11 @@ func TestPersonalTokenAndDomains(t *testing.T) {
 			{Host: "registry.cn-shanghai.aliyuncs.com"}, {Host: "registry-vpc.cn-shanghai.aliyuncs.com", Private: true}}},
 		{"configured", PersonalConfig{RegionID: "cn-hangzhou", Domains: []string{"registry-vpc.cn-hangzhou.aliyuncs.com", "registry.example.com"}},
 			[]rotation.Domain{{Host: "registry-vpc.cn-hangzhou.aliyuncs.com", Private: true}, {Host: "registry.example.com"}}},
+		// An instance of its own (since 2024-09): its exclusive domains.
+		{"crpi instance", PersonalConfig{RegionID: "cn-shanghai", InstanceID: "crpi-k4x9b2"}, []rotation.Domain{
+			{Host: "crpi-k4x9b2.cn-shanghai.personal.cr.aliyuncs.com"}, {Host: "crpi-k4x9b2-vpc.cn-shanghai.personal.cr.aliyuncs.com", Private: true}}},
+		{"crpi instance, configured", PersonalConfig{RegionID: "cn-shanghai", InstanceID: "crpi-k4x9b2", Domains: []string{"registry.example.com"}},
+			[]rotation.Domain{{Host: "registry.example.com"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doms, err := src.Domains(ctx, caller(fn), &tc.cfg)
@@ -94,7 +99,8 @@ func TestPersonalTokenAndDomains(t *testing.T) {
 	}
 
 	emu.ResetCalls()
-	tok, err := src.Mint(ctx, caller(fn), &PersonalConfig{RegionID: "cn-hangzhou"})
+	// No API mints for one crpi- instance: GET /tokens, as without one.
+	tok, err := src.Mint(ctx, caller(fn), &PersonalConfig{RegionID: "cn-hangzhou", InstanceID: "crpi-k4x9b2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,6 +293,22 @@ func TestSessionName(t *testing.T) {
 		if got := sessionName(func(string) string { return tc.fc }); got != tc.want {
 			t.Errorf("FC_FUNCTION_NAME %q: %q, want %q", tc.fc, got, tc.want)
 		}
+	}
+}
+
+func TestValidatePersonalInstance(t *testing.T) {
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{{"", true}, {"crpi-k4x9b2", true}, {"crpi-", false}, {"cri-abc", false}, {"CRPI-ABC", false}, {"crpi-a.b", false}} {
+		cfg := &PersonalConfig{RegionID: "cn-hangzhou", InstanceID: tc.id}
+		if err := cfg.Validate(); (err == nil) != tc.ok || (err != nil && !strings.HasPrefix(err.Error(), "instanceId: ")) {
+			t.Errorf("%q: %v", tc.id, err)
+		}
+	}
+	a, b := &PersonalConfig{RegionID: "cn-hangzhou"}, &PersonalConfig{RegionID: "cn-hangzhou", InstanceID: "crpi-k4x9b2"}
+	if a.Key() == b.Key() || b.Describe() != "acr-personal crpi-k4x9b2 (cn-hangzhou)" {
+		t.Errorf("keys %q %q, describe %q", a.Key(), b.Key(), b.Describe())
 	}
 }
 

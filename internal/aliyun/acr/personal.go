@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -15,6 +16,15 @@ import (
 
 // The ACR Personal Edition source (product cr, 2016-06-07, ROA): a temporary
 // token of the account's Personal Edition registry in a region.
+//
+// Instances created since 2024-09-09 have domains of their own,
+// crpi-<id>.<region>.personal.cr.aliyuncs.com and
+// crpi-<id>-vpc.<region>.personal.cr.aliyuncs.com
+// (https://www.alibabacloud.com/help/en/acr/user-guide/individual-edition-instance-independent-domain-name-capacity-limit);
+// earlier ones keep registry[-vpc].<region>.aliyuncs.com. No documented API
+// mints a temporary token for one crpi- instance: GET /tokens, the
+// documented Personal Edition call, names none, so the token is minted the
+// same way with or without instanceId, which only chooses the domains.
 
 // PersonalKind is the `acr-personal` source of the configuration.
 type PersonalKind struct{}
@@ -36,15 +46,23 @@ func (PersonalKind) Open(env rotation.Env) (rotation.Source, error) {
 
 // PersonalConfig is an `acr-personal` source.
 type PersonalConfig struct {
-	RegionID   string   `json:"regionId"`
+	RegionID string `json:"regionId"`
+	// InstanceID is a Personal Edition instance with its own domains
+	// (crpi-...); "" is the region's shared registry.
+	InstanceID string   `json:"instanceId,omitempty"`
 	Domains    []string `json:"domains,omitempty"`
 	AssumeRole string   `json:"assumeRole,omitempty"`
 }
+
+var crpiInstance = regexp.MustCompile(`^crpi-[a-z0-9]+$`)
 
 // Validate implements rotation.SourceConfig.
 func (c *PersonalConfig) Validate() error {
 	if err := validRegion(c.RegionID); err != nil {
 		return err
+	}
+	if c.InstanceID != "" && !crpiInstance.MatchString(c.InstanceID) {
+		return fmt.Errorf("instanceId: %q is not a Personal Edition instance id such as \"crpi-abc123\"", c.InstanceID)
 	}
 	if err := validDomains(c.Domains); err != nil {
 		return err
@@ -54,7 +72,7 @@ func (c *PersonalConfig) Validate() error {
 
 // Key implements rotation.SourceConfig.
 func (c *PersonalConfig) Key() string {
-	return c.RegionID + "/" + strings.Join(c.Domains, ",") + "/" + c.AssumeRole
+	return c.RegionID + "/" + c.InstanceID + "/" + strings.Join(c.Domains, ",") + "/" + c.AssumeRole
 }
 
 // Matches implements rotation.SourceConfig: CloudEvents name no Personal
@@ -63,7 +81,12 @@ func (c *PersonalConfig) Key() string {
 func (c *PersonalConfig) Matches(rotation.RegistryEvent) bool { return false }
 
 // Describe implements rotation.SourceConfig.
-func (c *PersonalConfig) Describe() string { return "acr-personal " + c.RegionID }
+func (c *PersonalConfig) Describe() string {
+	if c.InstanceID != "" {
+		return "acr-personal " + c.InstanceID + " (" + c.RegionID + ")"
+	}
+	return "acr-personal " + c.RegionID
+}
 
 // Personal mints ACR Personal Edition temporary tokens.
 type Personal struct{ plumbing }
@@ -75,11 +98,17 @@ func (p *Personal) CheckCredentials(c rotation.Credentials) error { return aliyu
 func (p *Personal) Sensitive() []string { return p.roles.sensitive() }
 
 // Domains implements rotation.Source: the configured domains, or the
-// region's public and VPC registry hosts.
+// instance's own public and VPC hosts, or the region's shared ones.
 func (p *Personal) Domains(_ context.Context, _ rotation.Credentials, cfg rotation.SourceConfig) ([]rotation.Domain, error) {
 	c := cfg.(*PersonalConfig)
 	if len(c.Domains) > 0 {
 		return configured(c.Domains), nil
+	}
+	if c.InstanceID != "" {
+		return []rotation.Domain{
+			{Host: c.InstanceID + "." + c.RegionID + ".personal.cr.aliyuncs.com"},
+			{Host: c.InstanceID + "-vpc." + c.RegionID + ".personal.cr.aliyuncs.com", Private: true},
+		}, nil
 	}
 	return []rotation.Domain{
 		{Host: "registry." + c.RegionID + ".aliyuncs.com"},
