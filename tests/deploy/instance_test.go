@@ -69,4 +69,21 @@ func TestOneRunAtATime(t *testing.T) {
 	if ref := fmt.Sprint(cc["FunctionName"]); ref != fmt.Sprint(map[string]any{"Fn::GetAtt": []any{fnName, "FunctionName"}}) {
 		t.Errorf("template.yaml %s.FunctionName %s does not name the function", name, ref)
 	}
+	// No trigger fires before the cap is in place.
+	for _, tr := range tpl.ofType("ALIYUN::FC3::Trigger") {
+		var deps []any
+		switch d := tpl.resources[tr]["DependsOn"].(type) {
+		case string:
+			deps = []any{d}
+		case []any:
+			deps = d
+		}
+		found := false
+		for _, d := range deps {
+			found = found || fmt.Sprint(d) == name
+		}
+		if !found {
+			t.Errorf("template.yaml %s does not depend on %s: it could invoke before the cap of one run", tr, name)
+		}
+	}
 }
