@@ -57,7 +57,7 @@ func main() {
 	if opts.event == "" && os.Getenv(envRuntimeAPI) != "" {
 		// The runtime SDK logs through the standard logger: make those lines JSON too.
 		defer zap.RedirectStdLog(log)()
-		fc.Start(handler(newRotator(log)))
+		fc.Start(handler(newRotator(log), log))
 		return
 	}
 	if opts.event == "" {
@@ -86,12 +86,13 @@ func newRotator(log *zap.Logger) *rotation.Rotator {
 }
 
 // RotationFailed is the invocation's error when any secret failed: its text
-// is the report, so FC's async retries and failure destination carry it.
+// is the report, so FC's async retries and failure destination carry it,
+// cut to what a destination takes (rotation.Report.Summary).
 type RotationFailed struct{ Report json.RawMessage }
 
 func (e *RotationFailed) Error() string { return string(e.Report) }
 
-func handler(r *rotation.Rotator) func(context.Context, json.RawMessage) (json.RawMessage, error) {
+func handler(r *rotation.Rotator, log *zap.Logger) func(context.Context, json.RawMessage) (json.RawMessage, error) {
 	return func(ctx context.Context, event json.RawMessage) (json.RawMessage, error) {
 		inv := rotation.Invocation{Event: event, Credentials: envCredentials()}
 		if fctx, ok := fccontext.FromContext(ctx); ok {
@@ -105,7 +106,12 @@ func handler(r *rotation.Rotator) func(context.Context, json.RawMessage) (json.R
 		}
 		rep := r.Run(ctx, inv)
 		if !rep.OK() {
-			return nil, &RotationFailed{Report: rep.JSON()}
+			msg := rep.Summary(rotation.FailureMessageLimit)
+			if len(msg) < len(rep.JSON()) {
+				log.Warn("the error message is the report cut to the failures that fit; every secret has its own line above",
+					zap.String("requestId", inv.RequestID), zap.Int("limit", rotation.FailureMessageLimit), zap.Int("results", len(rep.Results)))
+			}
+			return nil, &RotationFailed{Report: msg}
 		}
 		return rep.JSON(), nil
 	}

@@ -3,6 +3,7 @@ package rotation
 import (
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 )
 
 // Result statuses.
@@ -93,13 +94,7 @@ func (r *Report) OK() bool { return r.Error == nil && r.Failed == 0 }
 func (r *Report) BadInput() bool { return r.Error != nil }
 
 // JSON is the report as one line of JSON.
-func (r *Report) JSON() []byte {
-	b, err := json.Marshal(r)
-	if err != nil { // only plain types above: cannot happen
-		panic(err)
-	}
-	return b
-}
+func (r *Report) JSON() []byte { return marshal(r) }
 
 func (r *Report) count() {
 	r.Rotated, r.Failed, r.Planned, r.Skipped = 0, 0, 0, 0
@@ -115,4 +110,91 @@ func (r *Report) count() {
 			r.Skipped++
 		}
 	}
+}
+
+// FailureMessageLimit bounds the invocation's error message, which FC hands
+// to the failure destination. Simple Message Queue (MNS) and EventBridge take
+// 64 KB a message, and FC's message holds more than ours: the event, FC's
+// own fields, and our text JSON-escaped once by the runtime and again in the
+// destination's envelope (docs/report.md, docs/cloud-apis.md). Half of the
+// 64 KB leaves room for all of that.
+const FailureMessageLimit = 32 << 10
+
+// Truncation says what a summary left out of the report.
+type Truncation struct {
+	// OmittedResults counts the results not in the summary: every result
+	// that did not fail, and the failures that did not fit.
+	OmittedResults int `json:"omittedResults"`
+	// OmittedFailures counts the failed results that did not fit.
+	OmittedFailures int `json:"omittedFailures"`
+}
+
+// summary is a report cut to fit: the report's fields and `truncated`.
+type summary struct {
+	Report
+	Truncated *Truncation `json:"truncated"`
+}
+
+// summaryTextLimit cuts a summary's reason and refusal message, so that the
+// header alone always fits.
+const summaryTextLimit = 1024
+
+// Summary is the report as JSON of at most limit bytes: the report itself
+// (JSON) when it fits; otherwise its header and counts, the first failed
+// results in configuration order that fit, and `truncated`, saying how
+// many results and failures were left out (docs/report.md). The whole
+// report stays in the log (a line per secret) and, from the command line,
+// on stdout. limit must leave room for the header (a few hundred bytes).
+func (r *Report) Summary(limit int) []byte {
+	whole := r.JSON()
+	if len(whole) <= limit {
+		return whole
+	}
+	s := summary{Report: *r, Truncated: &Truncation{OmittedResults: len(r.Results), OmittedFailures: r.Failed}}
+	s.Reason = cutText(s.Reason, summaryTextLimit)
+	if s.Error != nil {
+		e := *s.Error
+		e.Message = cutText(e.Message, summaryTextLimit)
+		s.Error = &e
+	}
+	s.Results = []Result{}
+	// The counts in truncated only shrink as results go in: measured at
+	// their largest, the size is an upper bound.
+	size := len(marshal(s))
+	for _, res := range r.Results {
+		if res.Status != StatusFailed {
+			continue
+		}
+		n := len(marshal(res))
+		if len(s.Results) > 0 {
+			n++ // the comma
+		}
+		if size+n > limit {
+			break
+		}
+		size += n
+		s.Results = append(s.Results, res)
+	}
+	s.Truncated.OmittedResults = len(r.Results) - len(s.Results)
+	s.Truncated.OmittedFailures = r.Failed - len(s.Results)
+	return marshal(s)
+}
+
+func marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil { // only plain types: cannot happen
+		panic(err)
+	}
+	return b
+}
+
+// cutText cuts s to at most n bytes, on a character boundary.
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -1,0 +1,146 @@
+package rotation
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// failedResult is a failed SAE result as large as real ones get: the
+// message cut to 300 characters, the registries written and the apps.
+func failedResult(i int) Result {
+	return Result{Target: "prod-pull", Where: Where{Store: "sae", Region: "cn-hangzhou", NamespaceID: "cn-hangzhou:prod", SecretID: int64(1000 + i), SecretName: fmt.Sprintf("acr-pull-%03d", i)},
+		Status:     StatusFailed,
+		Registries: []string{"x-registry.cn-hangzhou.cr.aliyuncs.com", "x-registry-vpc.cn-hangzhou.cr.aliyuncs.com"},
+		RelateApps: []App{{AppID: fmt.Sprintf("app-%03d", i), AppName: "web"}},
+		Error:      &ResultError{Code: VerificationFailed, Message: strings.Repeat("m", 300)}}
+}
+
+func rotatedResult(i int) Result {
+	at := time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC)
+	return Result{Target: "prod-pull", Where: Where{Store: "sae", Region: "cn-hangzhou", NamespaceID: "cn-hangzhou:prod", SecretID: int64(5000 + i)},
+		Status: StatusRotated, Login: LoginOK, ExpiresAt: &at, Registries: []string{"x-registry.cn-hangzhou.cr.aliyuncs.com"}}
+}
+
+func newReport(results ...Result) *Report {
+	r := &Report{RequestID: "1-67a1b2c3-d4e5f6", Trigger: "event", Reason: "registry push", Results: results}
+	r.count()
+	return r
+}
+
+// decoded is what a consumer of the failure destination reads.
+type decoded struct {
+	Report
+	Truncated *Truncation `json:"truncated"`
+}
+
+func decodeSummary(t *testing.T, b []byte) decoded {
+	t.Helper()
+	var d decoded
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("the summary is not JSON: %v", err)
+	}
+	return d
+}
+
+// A report of 300 failures is far over 64 KB; its summary is within the
+// limit, keeps the counts, and carries the first failures in order with
+// the number left out.
+func TestSummaryOf300Failures(t *testing.T) {
+	var results []Result
+	for i := range 300 {
+		results = append(results, failedResult(i))
+	}
+	rep := newReport(results...)
+	if n := len(rep.JSON()); n <= 64<<10 {
+		t.Fatalf("the whole report is %d bytes: the test needs one over 64 KB", n)
+	}
+	b := rep.Summary(FailureMessageLimit)
+	if len(b) > FailureMessageLimit || len(b) >= 64<<10 {
+		t.Fatalf("summary is %d bytes, limit %d (and MNS's 64 KB)", len(b), FailureMessageLimit)
+	}
+	d := decodeSummary(t, b)
+	if d.RequestID != rep.RequestID || d.Trigger != "event" || d.Reason != "registry push" || d.Failed != 300 || d.Rotated != 0 {
+		t.Errorf("header and counts: %+v", d.Report)
+	}
+	if len(d.Results) == 0 || d.Truncated == nil {
+		t.Fatalf("results %d, truncated %v: want failures and a note of what was left out", len(d.Results), d.Truncated)
+	}
+	for i, res := range d.Results {
+		if res.Where.SecretID != int64(1000+i) || res.Status != StatusFailed || res.Error == nil || res.Error.Code != VerificationFailed {
+			t.Fatalf("result %d is %+v, want the %dth failure", i, res, i)
+		}
+	}
+	if got, want := *d.Truncated, (Truncation{OmittedResults: 300 - len(d.Results), OmittedFailures: 300 - len(d.Results)}); got != want {
+		t.Errorf("truncated %+v, want %+v", got, want)
+	}
+	// As many as fit: one more would not have.
+	one := len(marshal(d.Results[0])) + 1
+	if len(b)+one <= FailureMessageLimit {
+		t.Errorf("summary of %d bytes with %d failures: another (%d bytes) would have fit", len(b), len(d.Results), one)
+	}
+}
+
+// Only failures go into a summary; what else the report holds is counted.
+func TestSummaryKeepsFailuresOnly(t *testing.T) {
+	var results []Result
+	for i := range 400 {
+		if i%4 == 0 {
+			results = append(results, failedResult(i))
+		} else {
+			results = append(results, rotatedResult(i))
+		}
+	}
+	rep := newReport(results...)
+	d := decodeSummary(t, rep.Summary(FailureMessageLimit))
+	if d.Rotated != 300 || d.Failed != 100 || d.Truncated == nil {
+		t.Fatalf("counts %d rotated, %d failed, truncated %v", d.Rotated, d.Failed, d.Truncated)
+	}
+	for i, res := range d.Results {
+		if res.Status != StatusFailed || res.Where.SecretID != int64(1000+4*i) {
+			t.Fatalf("result %d: %s %d, want the %dth failure", i, res.Status, res.Where.SecretID, i)
+		}
+	}
+	if d.Truncated.OmittedResults != 400-len(d.Results) || d.Truncated.OmittedFailures != 100-len(d.Results) {
+		t.Errorf("truncated %+v with %d results shown", *d.Truncated, len(d.Results))
+	}
+}
+
+// A report that fits is the error message as it is.
+func TestSummaryOfASmallReportIsTheReport(t *testing.T) {
+	rep := newReport(rotatedResult(1), failedResult(2))
+	if got := rep.Summary(FailureMessageLimit); !bytes.Equal(got, rep.JSON()) {
+		t.Errorf("summary %s\nwant the report %s", got, rep.JSON())
+	}
+	if bytes.Contains(rep.JSON(), []byte(`"truncated"`)) {
+		t.Error("a whole report says truncated")
+	}
+}
+
+// The header is bounded: a failure that does not fit is left out, never
+// cut, and the summary stays within the limit.
+func TestSummaryNeverExceedsTheLimit(t *testing.T) {
+	big := failedResult(0)
+	big.RelateApps = make([]App, 2000)
+	for i := range big.RelateApps {
+		big.RelateApps[i] = App{AppID: fmt.Sprintf("app-%04d", i), AppName: "web"}
+	}
+	rep := newReport(big, failedResult(1))
+	rep.Reason = strings.Repeat("é", 4000)
+	for _, limit := range []int{4 << 10, 16 << 10, FailureMessageLimit} {
+		b := rep.Summary(limit)
+		if len(b) > limit {
+			t.Errorf("limit %d: summary is %d bytes", limit, len(b))
+		}
+		d := decodeSummary(t, b)
+		if len(d.Results) != 0 || d.Truncated == nil || d.Truncated.OmittedFailures != 2 {
+			t.Errorf("limit %d: %d results, truncated %+v: the first failure does not fit, so none is shown", limit, len(d.Results), d.Truncated)
+		}
+		if !strings.HasPrefix(rep.Reason, strings.TrimSuffix(d.Reason, "…")) || len(d.Reason) > summaryTextLimit+len("…") {
+			t.Errorf("limit %d: reason cut to %d bytes, not on a character of the original", limit, len(d.Reason))
+		}
+	}
+}
