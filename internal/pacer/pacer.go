@@ -71,31 +71,34 @@ func newAt(calls int, per, base time.Duration, now func() time.Time) *Pacer {
 	return p
 }
 
-// Wait blocks until one call may go out, or ctx ends. A throttle pause
-// holds the call for at most maxPause (0: no bound), so an emergency
-// caller never waits long between tries.
-func (p *Pacer) Wait(ctx context.Context, maxPause time.Duration) error {
-	if err := p.pause(ctx, maxPause); err != nil {
+// Wait blocks until one call may go out, or ctx ends. maxWait (0: no
+// bound) bounds the whole wait: a throttle pause, the rate, and a pause that
+// a throttle seen meanwhile begins. An emergency caller never waits longer
+// between tries, whatever holds it; a call let out before the rate would
+// have is still counted by it, so the calls after it wait the longer.
+func (p *Pacer) Wait(ctx context.Context, maxWait time.Duration) error {
+	bound := func(d time.Duration) time.Duration { return d }
+	if maxWait > 0 {
+		until := time.Now().Add(maxWait)
+		bound = func(d time.Duration) time.Duration { return min(d, time.Until(until)) }
+	}
+	if err := p.pause(ctx, bound); err != nil {
 		return err
 	}
-	if err := p.lim.Wait(ctx); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return ErrNoTime // rate.Limiter refuses a wait past the deadline
+	r := p.lim.Reserve() // never refused: the burst is at least 1
+	if err := Sleep(ctx, bound(r.Delay())); err != nil {
+		r.Cancel()
+		return err
 	}
 	// A throttle seen while this call waited holds it too.
-	return p.pause(ctx, maxPause)
+	return p.pause(ctx, bound)
 }
 
-func (p *Pacer) pause(ctx context.Context, maxPause time.Duration) error {
+func (p *Pacer) pause(ctx context.Context, bound func(time.Duration) time.Duration) error {
 	p.mu.Lock()
 	d := p.pauseUntil.Sub(p.now())
 	p.mu.Unlock()
-	if maxPause > 0 {
-		d = min(d, maxPause)
-	}
-	return Sleep(ctx, d)
+	return Sleep(ctx, bound(d))
 }
 
 // Sleep waits d, or refuses at once (ErrNoTime) when d would end past
