@@ -80,9 +80,11 @@ func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th
 			return w.deadline(api, err)
 		}
 		start := time.Now()
-		th.tried = start
 		err := fn(ctx)
 		ln.latency.observe(time.Since(start))
+		if !errors.Is(err, errStale) {
+			th.tried = start // a slot that carried a newer read instead is no try
+		}
 		if err == nil {
 			ln.pacer.Succeeded()
 			*th = throttling{}
