@@ -124,3 +124,35 @@ func TestLaggingReadLosesNoUpdate(t *testing.T) {
 		t.Error("no read lagged behind the first target's write: the test did not provoke what it tests")
 	}
 }
+
+// A write the store refused, or one that never got a definite answer (and
+// may have landed), starts no cooldown: the secret failed, and the next
+// event tries it again.
+func TestFailedWriteStartsNoCooldown(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		fault emulator.Fault
+	}{
+		{"refused", emulator.Fault{Echo: 1}},                                   // 400 InvalidParameter.WithMessage
+		{"no definite answer", emulator.Fault{Fail: 1 << 10, FailStatus: 503}}, // 5xx until the retries give up
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			defer w.guard.Protect()
+			id := w.secret(nsProd, "acr-pull", map[string]auth{}, nil)
+			f := w.start(config(target("prod-pull", byID(nsProd, id))))
+			event := `{"specversion":"1.0","id":"e1","source":"acs.cr","type":"cr:Artifact:PushCompleted","data":{"InstanceId":"` + instanceID + `"}}`
+			w.emu.SetFault("UpdateSecret", tc.fault)
+			if rep, failed := f.invoke(event, time.Minute); !failed || rep.Failed != 1 || rep.Results[0].Error.Code != rotation.UpdateFailed {
+				w.guard.Fatalf("first event: %+v", rep)
+			}
+			w.emu.SetFault("UpdateSecret", emulator.Fault{})
+			rep, failed := f.invoke(strings.Replace(event, `"e1"`, `"e2"`, 1), time.Minute)
+			if failed || rep.Rotated != 1 {
+				w.guard.Errorf("the next event: %+v, want the secret rotated (no cooldown)", rep.Results)
+			}
+		})
+	}
+}
