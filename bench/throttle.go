@@ -30,8 +30,8 @@ type ThrottledResult struct {
 	// (at most about 5 s apart, given up within a minute) as a user meets it.
 	LastTry, MaxGap time.Duration
 	Status          string
-	Code      rotation.Code
-	Message   string
+	Code            rotation.Code
+	Message         string
 }
 
 // RunThrottled runs a throttling scenario with the real binary.
