@@ -69,8 +69,15 @@ func (r *redactor) clean(s string) string {
 // percentEncode is RFC 3986 percent-encoding, as signatures encode values:
 // every byte but A-Z a-z 0-9 - _ . ~ as %XX.
 func percentEncode(s string) string {
-	return strings.NewReplacer("+", "%20", "*", "%2A", "%7E", "~").Replace(url.QueryEscape(s))
+	q := url.QueryEscape(s)
+	if !strings.ContainsAny(q, "+*") && !strings.Contains(q, "%7E") {
+		return q
+	}
+	return rfc3986.Replace(q)
 }
+
+// rfc3986 turns url.QueryEscape's form into RFC 3986's.
+var rfc3986 = strings.NewReplacer("+", "%20", "*", "%2A", "%7E", "~")
 
 // server cleans a server's message of every piece of a known value, then
 // cuts it short: in that order, so a cut can never leave a piece too short
