@@ -25,9 +25,13 @@ type ThrottledResult struct {
 	// the function gave up: the time it spent on throttling, without the
 	// calls before it or the report after it.
 	Throttled time.Duration
-	Status    string
-	Code      rotation.Code
-	Message   string
+	// LastTry is from the invocation to the last throttled try, and MaxGap
+	// the longest time between two throttled tries: the emergency promise
+	// (at most about 5 s apart, given up within a minute) as a user meets it.
+	LastTry, MaxGap time.Duration
+	Status          string
+	Code            rotation.Code
+	Message         string
 }
 
 // RunThrottled runs a throttling scenario with the real binary.
@@ -69,13 +73,16 @@ func RunThrottled(bin string, spec Throttled) (ThrottledResult, error) {
 		return ThrottledResult{}, fmt.Errorf("%d results, want 1", len(rep.Results))
 	}
 	r := ThrottledResult{Wall: end.Sub(start), Status: rep.Results[0].Status}
-	var first time.Time
+	var first, prev time.Time
 	for _, c := range emu.Calls() {
 		if strings.HasPrefix(c.Code, "Throttling") {
 			if first.IsZero() {
 				first = c.Time
+			} else {
+				r.MaxGap = max(r.MaxGap, c.Time.Sub(prev))
 			}
-			r.Throttled = c.Time.Sub(first)
+			prev = c.Time
+			r.Throttled, r.LastTry = c.Time.Sub(first), c.Time.Sub(start)
 		}
 	}
 	if e := rep.Results[0].Error; e != nil {

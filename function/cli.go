@@ -81,16 +81,22 @@ func eventOrigin(file string) string {
 }
 
 // readEvent names the file in its error; the OS error alone repeats the
-// path in its own words ("open x: ...").
+// path in its own words ("open x: ..."). It reads one byte past the largest
+// event, for DecodeEvent to refuse, and never more.
 func readEvent(file string, stdin io.Reader) ([]byte, error) {
 	if file == "-" {
-		b, err := io.ReadAll(stdin)
+		b, err := io.ReadAll(io.LimitReader(stdin, rotation.MaxEventSize+1))
 		if err != nil {
 			return nil, fmt.Errorf("cannot read the event from stdin: %v", osError(err))
 		}
 		return b, nil
 	}
-	b, err := os.ReadFile(file)
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the event file %q: %v", file, osError(err))
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, rotation.MaxEventSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the event file %q: %v", file, osError(err))
 	}

@@ -38,6 +38,8 @@ const (
 )
 
 func main() {
+	// Only the report (and FC's markers) may reach stdout: see quietStdout.
+	stdout := quietStdout()
 	log := newLogger(os.Getenv(envLogLevel))
 	defer func() { _ = log.Sync() }()
 	opts, err := parseFlags(os.Args[1:])
@@ -47,12 +49,12 @@ func main() {
 		fmt.Fprint(os.Stderr, helpText)
 		return
 	case err != nil:
-		os.Exit(refuse(log, os.Stdout, fmt.Sprintf("the command line: %v (usage: %s)", err, usage)))
+		os.Exit(refuse(log, stdout, fmt.Sprintf("the command line: %v (usage: %s)", err, usage)))
 	case opts.version:
-		fmt.Fprintln(os.Stdout, versionText())
+		fmt.Fprintln(stdout, versionText())
 		return
 	case opts.check:
-		os.Exit(check(log, opts, os.Stdin, os.Stdout))
+		os.Exit(check(log, opts, os.Stdin, stdout))
 	}
 	if opts.event == "" && os.Getenv(envRuntimeAPI) != "" {
 		// The runtime SDK logs through the standard logger: make those lines JSON too.
@@ -61,9 +63,9 @@ func main() {
 		return
 	}
 	if opts.event == "" {
-		os.Exit(refuse(log, os.Stdout, "the command line: -event is required outside Function Compute (usage: "+usage+")"))
+		os.Exit(refuse(log, stdout, "the command line: -event is required outside Function Compute (usage: "+usage+")"))
 	}
-	os.Exit(runOnce(log, newRotator(log), opts, os.Stdin, os.Stdout))
+	os.Exit(runOnce(log, newRotator(log), opts, os.Stdin, stdout))
 }
 
 // newRotator loads the configuration once per instance; an error is kept
@@ -96,7 +98,7 @@ func handler(r *rotation.Rotator, log *zap.Logger) func(context.Context, json.Ra
 	return func(ctx context.Context, event json.RawMessage) (json.RawMessage, error) {
 		inv := rotation.Invocation{Event: event, Credentials: envCredentials()}
 		if fctx, ok := fccontext.FromContext(ctx); ok {
-			inv.RequestID = fctx.RequestID
+			inv.RequestID, inv.RetryCount = fctx.RequestID, fctx.RetryCount
 			if c := fctx.Credentials; c.AccessKeyId != "" && c.AccessKeySecret != "" {
 				inv.Credentials = rotation.Credentials{AccessKeyID: c.AccessKeyId, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}
 			}

@@ -45,7 +45,8 @@ func newLane(name string, q Quota, throttleWait time.Duration) *lane {
 type throttling struct {
 	since time.Time
 	count int
-	last  APIError // the last throttled answer
+	last  APIError  // the last throttled answer
+	tried time.Time // when the last try went out
 }
 
 // call runs one API call on a lane with retries. api names it in logs and
@@ -75,12 +76,15 @@ func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th
 		if err := w.givingUp(ln, api, th, maxPause, giveUp); err != nil {
 			return err
 		}
-		if err := ln.pacer.Wait(ctx, maxPause, pacer.OnWait(w.logWait(ln, api))); err != nil {
+		if err := ln.pacer.Wait(ctx, pauseLeft(th, maxPause), pacer.OnWait(w.logWait(ln, api))); err != nil {
 			return w.deadline(api, err)
 		}
 		start := time.Now()
 		err := fn(ctx)
 		ln.latency.observe(time.Since(start))
+		if !errors.Is(err, errStale) {
+			th.tried = start // a slot that carried a newer read instead is no try
+		}
 		if err == nil {
 			ln.pacer.Succeeded()
 			*th = throttling{}
@@ -120,26 +124,42 @@ func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th
 		}
 		w.log.Warn("API call failed, retrying", zap.String("api", api), zap.Int("attempt", attempt),
 			zap.String("code", ae.ErrorCode()), zap.Int("httpStatus", ae.HTTPStatus()), zap.String("reason", w.redact.clean(ae.Error())),
-			zap.Duration("wait", max(wait, nextWait(ln, maxPause))))
+			zap.Duration("wait", max(wait, nextWait(ln, pauseLeft(th, maxPause)))))
 		if err := pacer.Sleep(ctx, wait); err != nil {
 			return w.deadline(api, err)
 		}
 	}
 }
 
+// pauseLeft bounds the pacer's hold on the next try of a throttled piece of
+// work (0: no bound). It counts from the last try, so that a read renewed in
+// between spends the same pause instead of adding its own.
+func pauseLeft(th *throttling, maxPause time.Duration) time.Duration {
+	if maxPause <= 0 || th.tried.IsZero() {
+		return maxPause
+	}
+	return max(maxPause-time.Since(th.tried), time.Nanosecond)
+}
+
 // givingUp ends a piece of work whose throttling would last past giveUp
-// with its next wait.
+// with its next wait and answer. An emergency run counts from its own start:
+// it promises an answer within giveUp of its delivery, so a call throttled
+// after that fails at once (and FC's retry tries the secret again).
 func (w *invocation) givingUp(ln *lane, api string, th *throttling, maxPause, giveUp time.Duration) error {
 	if th.since.IsZero() {
 		return nil
 	}
-	d := time.Since(th.since)
-	if d+nextWait(ln, maxPause) <= giveUp {
+	origin := th.since
+	if w.req.Emergency {
+		origin = w.start
+	}
+	if time.Since(origin)+nextWait(ln, pauseLeft(th, maxPause))+ln.latency.get() <= giveUp {
 		return nil
 	}
+	d := time.Since(th.since)
 	why := ""
 	if w.req.Emergency {
-		why = " (emergency run: it waits at most " + maxPause.String() + " between tries and gives up after " + giveUp.String() + ")"
+		why = " (emergency run: it waits at most " + maxPause.String() + " between tries and gives up " + giveUp.String() + " after it began)"
 	}
 	return errorf(Throttled, "%s was still throttled after %s and %d throttled answers: the account's API quota is spent by other callers%s: %s",
 		api, d.Round(time.Second), th.count, why, w.apiText(th.last))

@@ -42,6 +42,11 @@ type RegistryEvent struct {
 	InstanceID, RegionID string
 }
 
+// MaxEventSize is the largest event decoded: anything longer is refused
+// before it is parsed, so that no caller can make the function spend memory
+// or time on an event.
+const MaxEventSize = 1 << 20
+
 // jsonSpace is JSON's white space; other Unicode spaces are not "empty".
 const jsonSpace = " \t\r\n"
 
@@ -63,6 +68,9 @@ type timerEvent struct {
 // DecodeEvent tells the three event kinds apart by shape (docs/events.md). Every error is an *Error with code InvalidEvent; messages name
 // fields, never echo values that could be secrets.
 func DecodeEvent(raw []byte) (Request, error) {
+	if len(raw) > MaxEventSize {
+		return Request{}, errorf(InvalidEvent, "the event is %d bytes, more than the %d (1 MiB) accepted", len(raw), MaxEventSize)
+	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
 		if why := malformed(raw, err); why != "" {

@@ -152,3 +152,24 @@ func TestMalformedEventIsNotQuoted(t *testing.T) {
 		}
 	}
 }
+
+// An event over 1 MiB is refused before it is parsed: a well-formed one
+// too, and at the cost of the error alone.
+func TestEventOverOneMiBIsRefusedUnparsed(t *testing.T) {
+	event := func(size int) []byte {
+		head, tail := `{"action":"plan","reason":"`, `"}`
+		return []byte(head + strings.Repeat("x", size-len(head)-len(tail)) + tail)
+	}
+	const oneMiB = 1 << 20 // the documented bound, spelled out
+	if _, err := DecodeEvent(event(oneMiB)); err != nil {
+		t.Fatalf("an event of exactly 1 MiB: %v", err)
+	}
+	big := event(oneMiB + 1)
+	_, err := DecodeEvent(big)
+	if CodeOf(err) != InvalidEvent || !strings.Contains(err.Error(), "1 MiB") {
+		t.Fatalf("an event of 1 MiB + 1 byte: %v, want InvalidEvent naming the bound", err)
+	}
+	if allocs := testing.AllocsPerRun(5, func() { _, _ = DecodeEvent(big) }); allocs > 10 {
+		t.Errorf("refusing it cost %.0f allocations: it was parsed", allocs)
+	}
+}

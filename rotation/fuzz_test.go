@@ -184,6 +184,8 @@ var (
 func contractEvent(raw []byte) (verdict, Request, string) {
 	o, ok := parseObject(raw)
 	switch {
+	case len(raw) > 1<<20:
+		return reject, Request{}, "larger than 1 MiB"
 	case !ok:
 		return reject, Request{}, "not a JSON object"
 	case o.has("specversion"):

@@ -1,10 +1,16 @@
 package rotation
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sae-secret-rotator/rotator/dockercfg"
+	"github.com/sae-secret-rotator/rotator/internal/pacer"
 )
 
 // groupReader shares the reads of one group (an SAE namespace; for other
@@ -83,4 +89,95 @@ func (w *invocation) sensitive(sec Secret) {
 	for _, v := range sec.Rest {
 		w.redact.add(v)
 	}
+}
+
+// ownWrites is what this invocation wrote to one secret, counting writes
+// without an answer (they may have landed): a later read must show them, or
+// a change made since, before anything is merged onto it. Only the goroutine
+// holding the secret's lock touches it.
+type ownWrites struct {
+	logins []ownLogin
+	last   []byte   // the docker config of the latest write
+	before [][]byte // docker configs the secret held before one of the writes
+}
+
+type ownLogin struct {
+	hosts []string
+	cred  dockercfg.Credential
+}
+
+// wroteOwn records a write of merged onto a read of was.
+func (w *invocation) wroteOwn(key string, was, merged []byte, hosts []string, tok Token) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	o := w.own[key]
+	if o == nil {
+		o = &ownWrites{}
+		w.own[key] = o
+	}
+	if bytes.Equal(o.last, merged) {
+		return // the same write tried again
+	}
+	if o.last != nil {
+		o.before = append(o.before, o.last)
+	}
+	o.before = append(o.before, was)
+	o.last = merged
+	o.logins = append(o.logins, ownLogin{hosts: hosts, cred: dockercfg.Credential{Username: tok.Username, Password: tok.Password}})
+}
+
+// lags reports whether a read of a secret shows it as it was before one of
+// this invocation's writes: it lacks a login written and equals a config
+// the secret held before. A read that lacks one but holds anything else
+// shows a change made since, and is merged onto like any read.
+func (w *invocation) lags(key string, sec Secret) bool {
+	w.mu.Lock()
+	o := w.own[key]
+	w.mu.Unlock()
+	if o == nil {
+		return false
+	}
+	shows := true
+	for _, l := range o.logins {
+		again, err := dockercfg.MergeJSON(sec.Config, l.hosts, l.cred)
+		if eq, err2 := dockercfg.EquivalentJSON(again, sec.Config); err != nil || err2 != nil || !eq {
+			shows = false
+			break
+		}
+	}
+	if shows {
+		return false
+	}
+	for _, b := range o.before {
+		if eq, err := dockercfg.EquivalentJSON(sec.Config, b); err == nil && eq {
+			return true
+		}
+	}
+	return false
+}
+
+// readOwn reads a secret for its write. A read that lags behind this
+// invocation's own write of it (a list or replica one update behind) is read
+// again, spaced as verification is, and after about 4 s the secret fails
+// VerificationFailed: merged onto, it would undo that write.
+func (w *invocation) readOwn(ctx context.Context, g *groupReader, key string, ref SecretRef, notBefore time.Time) (*snapshot, Secret, error) {
+	var sec Secret
+	for i, d := range verifyDelays {
+		if d > 0 {
+			if err := pacer.Sleep(ctx, d); err != nil {
+				return nil, Secret{}, errorf(DeadlineExceeded, "not written: the deadline came while the store still showed %s without this invocation's own earlier write", describe(sec.Where))
+			}
+		}
+		snap, err := g.read(ctx, notBefore)
+		if err != nil {
+			return nil, Secret{}, err
+		}
+		if sec, err = w.find(snap, ref); err != nil || !w.lags(key, sec) {
+			return snap, sec, err
+		}
+		w.log.Debug("the read lags behind this invocation's own write: reading again", append(whereFields(sec.Where), zap.Int("reads", i+1))...)
+		notBefore = snap.at.Add(time.Nanosecond)
+	}
+	return nil, Secret{}, errorf(VerificationFailed, "not written: after %d reads the store still shows %s as it was before this invocation's own earlier write of it (a read that lags); merged onto, it would undo that write",
+		len(verifyDelays), describe(sec.Where))
 }

@@ -17,6 +17,10 @@ const pieceLen = 12
 // maxMessage bounds a server's message in a report or log, after redaction.
 const maxMessage = 300
 
+// maxServerText is what the redactor reads of a server's message: its index
+// costs some tens of bytes per byte read, and an error page can be megabytes.
+const maxServerText = 4 << 10
+
 // redactor removes known secret values from text bound for a report or a
 // log. Messages are built without secrets in the first place; this is the
 // second line of defence, and the only one for what a server said.
@@ -27,7 +31,9 @@ type redactor struct {
 }
 
 // add registers secret values in every form a request could carry them:
-// as they are, base64-encoded, JSON-escaped and URL-encoded.
+// as they are, base64-encoded, JSON-escaped, URL-encoded, and percent-encoded
+// once and twice (a signature's string to sign, which a server may quote
+// back, encodes the request's already encoded parameters again).
 func (r *redactor) add(values ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -36,8 +42,9 @@ func (r *redactor) add(values ...string) {
 			continue
 		}
 		js, _ := json.Marshal(v)
+		pct := percentEncode(v)
 		for _, f := range []string{v, base64.StdEncoding.EncodeToString([]byte(v)), string(js[1 : len(js)-1]),
-			url.QueryEscape(v), strings.ReplaceAll(string(js[1:len(js)-1]), `\`, `\\`)} {
+			url.QueryEscape(v), strings.ReplaceAll(string(js[1:len(js)-1]), `\`, `\\`), pct, percentEncode(pct)} {
 			if !r.seen[f] {
 				if r.seen == nil {
 					r.seen = map[string]bool{}
@@ -59,19 +66,39 @@ func (r *redactor) clean(s string) string {
 	return s
 }
 
+// percentEncode is RFC 3986 percent-encoding, as signatures encode values:
+// every byte but A-Z a-z 0-9 - _ . ~ as %XX.
+func percentEncode(s string) string {
+	q := url.QueryEscape(s)
+	if !strings.ContainsAny(q, "+*") && !strings.Contains(q, "%7E") {
+		return q
+	}
+	return rfc3986.Replace(q)
+}
+
+// rfc3986 turns url.QueryEscape's form into RFC 3986's.
+var rfc3986 = strings.NewReplacer("+", "%20", "*", "%2A", "%7E", "~")
+
 // server cleans a server's message of every piece of a known value, then
 // cuts it short: in that order, so a cut can never leave a piece too short
-// to recognise.
+// to recognise. Only the message's first maxServerText bytes are read.
 func (r *redactor) server(msg string) string {
-	msg = r.pieces(r.clean(msg))
+	msg = r.pieces(r.clean(cutAt(msg, maxServerText)))
 	if len(msg) > maxMessage {
-		cut := maxMessage
-		for cut > 0 && !utf8.RuneStart(msg[cut]) {
-			cut--
-		}
-		msg = msg[:cut] + "…"
+		msg = cutAt(msg, maxMessage) + "…"
 	}
 	return msg
+}
+
+// cutAt cuts s to at most n bytes, on a character boundary.
+func cutAt(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // pieces masks every run of pieceLen or more bytes of msg that occurs in a

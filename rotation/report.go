@@ -25,6 +25,25 @@ const (
 // the secret written by this instance less than eventCooldown ago.
 const ReasonCooldown = "cooldown"
 
+// maxReason bounds a manual event's reason, in characters, in the logs and
+// the report: whoever may invoke the function must not fill either.
+const maxReason = 256
+
+// cutReason cuts a reason to its first maxReason characters.
+func cutReason(s string) string {
+	if utf8.RuneCountInString(s) <= maxReason {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == maxReason {
+			return s[:i]
+		}
+		n++
+	}
+	return s
+}
+
 // Report is the invocation's result (docs/report.md).
 type Report struct {
 	RequestID string `json:"requestId"`

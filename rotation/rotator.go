@@ -27,7 +27,8 @@ type Rotator struct {
 	now     func() time.Time
 
 	mu         sync.Mutex
-	lastWrites map[string]time.Time // secret key → when this instance last wrote it
+	lastWrites map[string]time.Time // secret key → when this instance last wrote it (or may have)
+	rotations  map[string]time.Time // secret key → when this instance last rotated it (written and verified)
 }
 
 // storeRT is an opened store with its lane (pacer and latency).
@@ -53,7 +54,7 @@ func New(cfg *Config, cfgErr error, log *zap.Logger, opts Options) *Rotator {
 	if cfg == nil && cfgErr == nil {
 		cfgErr = errorf(InvalidConfig, "no configuration")
 	}
-	r := &Rotator{cfg: cfg, cfgErr: cfgErr, log: log, prover: opts.Prover, now: time.Now, lastWrites: map[string]time.Time{},
+	r := &Rotator{cfg: cfg, cfgErr: cfgErr, log: log, prover: opts.Prover, now: time.Now, lastWrites: map[string]time.Time{}, rotations: map[string]time.Time{},
 		stores: map[string]*storeRT{}, sources: map[string]Source{}}
 	if r.cfgErr == nil {
 		r.cfgErr = r.open(opts)
@@ -108,6 +109,9 @@ type Invocation struct {
 	// Origin names where the event came from in its errors (the command
 	// line's `event file "x.json"`); empty in FC.
 	Origin string
+	// RetryCount is FC's x-fc-retry-count: above 0, this is FC retrying an
+	// asynchronous invocation that ended in error.
+	RetryCount int
 }
 
 // reserve is kept back from the invocation's deadline to return the report.
@@ -115,6 +119,7 @@ const reserve = 500 * time.Millisecond
 
 // Run handles one invocation and always returns a report; check Report.OK.
 func (r *Rotator) Run(ctx context.Context, inv Invocation) *Report {
+	start := time.Now()
 	rep := &Report{RequestID: inv.RequestID, Results: []Result{}}
 	log := r.log.With(zap.String("requestId", inv.RequestID))
 	refuse := func(err error) *Report {
@@ -124,6 +129,7 @@ func (r *Rotator) Run(ctx context.Context, inv Invocation) *Report {
 		return rep
 	}
 	req, evErr := DecodeEvent(inv.Event)
+	req.Reason = cutReason(req.Reason)
 	if evErr == nil {
 		// Said even when the invocation is refused, so the report tells
 		// what asked for it.
@@ -147,6 +153,9 @@ func (r *Rotator) Run(ctx context.Context, inv Invocation) *Report {
 	if req.Reason != "" {
 		fields = append(fields, zap.String("reason", req.Reason))
 	}
+	if inv.RetryCount > 0 {
+		fields = append(fields, zap.Int("retryCount", inv.RetryCount))
+	}
 	if req.Registry != nil {
 		fields = append(fields, zap.String("eventSource", req.Registry.Source), zap.String("eventType", req.Registry.Type),
 			zap.String("eventInstanceId", req.Registry.InstanceID))
@@ -169,8 +178,8 @@ func (r *Rotator) Run(ctx context.Context, inv Invocation) *Report {
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
 		defer cancel()
 	}
-	w := &invocation{r: r, req: req, creds: inv.Credentials, log: log, redact: &redactor{},
-		readers: map[string]*groupReader{}, sources: map[string]*sourceState{}}
+	w := &invocation{r: r, req: req, creds: inv.Credentials, log: log, redact: &redactor{}, start: start, retry: inv.RetryCount > 0,
+		readers: map[string]*groupReader{}, sources: map[string]*sourceState{}, own: map[string]*ownWrites{}}
 	// The function's own keys, and every other credential the kinds hold,
 	// must never be quoted back either.
 	w.redact.add(inv.Credentials.AccessKeySecret, inv.Credentials.SecurityToken)
@@ -369,6 +378,20 @@ func (r *Rotator) wrote(key string, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lastWrites[key] = at
+}
+
+func (r *Rotator) lastRotation(key string) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rotations[key]
+}
+
+func (r *Rotator) rotated(at time.Time, keys ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range keys {
+		r.rotations[k] = at
+	}
 }
 
 func appsOf(s Secret) []App {

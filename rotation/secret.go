@@ -22,9 +22,13 @@ type invocation struct {
 	log    *zap.Logger
 	redact *redactor
 
+	start time.Time // when Run began: an emergency run's throttling counts from it
+	retry bool      // FC retrying an invocation that ended in error
+
 	mu      sync.Mutex
 	readers map[string]*groupReader // by store and group
 	sources map[string]*sourceState // by source key
+	own     map[string]*ownWrites   // by secret key: this invocation's writes (reader.go)
 }
 
 // rotate runs one secret's rotation and never panics into its siblings.
@@ -139,17 +143,20 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 	if err != nil {
 		return errorf(DeadlineExceeded, "not started: waited for another invocation rotating the same secret until the deadline")
 	}
-	sent := false
+	landed, rotated := false, false
 	defer func() {
 		// Reads from before this point must not feed the next merge of this
 		// secret in this instance: they may miss the write, or lag behind it.
-		if sent {
-			at := w.r.now()
-			w.r.wrote(key, at)
-			w.r.wrote(refKey, at)
-			// Only a result whose write went out names registries: a failure
-			// before it wrote nothing.
+		if landed {
+			w.r.wrote(key, w.r.now())
+			// Only a result whose write may have landed names registries: a
+			// failure before it wrote nothing.
 			res.Registries = hosts(doms)
+		}
+		// The cooldown starts only for a write the store took and showed: a
+		// refused write, or one without an answer, is tried again.
+		if rotated {
+			w.r.rotated(w.r.now(), key, refKey)
 		}
 		unlock()
 	}()
@@ -183,10 +190,7 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 	var th throttling // across the re-reads of a write that throttling kept waiting
 	notBefore := w.r.lastWrite(key)
 	for attempt := 0; ; attempt++ {
-		if snap, err = reader.read(ctx, notBefore); err != nil {
-			return err
-		}
-		if sec, err = w.find(snap, it.spec.Ref); err != nil {
+		if snap, sec, err = w.readOwn(ctx, reader, key, it.spec.Ref, notBefore); err != nil {
 			return err
 		}
 		// A read that will have aged past the window by the time the pacer
@@ -222,9 +226,11 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 			if !w.fits(ctx, st.lane, 2) {
 				return errorf(DeadlineExceeded, "not written: the write and its verification could not finish before the invocation's deadline")
 			}
-			// Also after an error: a write without an answer may have landed.
-			sent = true
 			version, err = st.store.Write(ctx, w.creds, sec, merged)
+			if mayHaveLanded(err) {
+				landed = true
+				w.wroteOwn(key, sec.Config, merged, hosts(doms), tok)
+			}
 			return err
 		})
 		if errors.Is(err, errStale) {
@@ -249,22 +255,44 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 		return err
 	}
 	res.Status, res.RelateApps = StatusRotated, appsOf(got)
+	rotated = true
 	return nil
 }
 
-// coolingDown reports (and records in res) an event-triggered run meeting
-// a secret this instance wrote less than eventCooldown ago.
+// mayHaveLanded tells whether a write that ended with err may have been
+// stored: all but a definite refusal (an answer below 500, or the adapter's
+// own verdict). A write without an answer may have landed.
+func mayHaveLanded(err error) bool {
+	var ae APIError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &ae):
+		return ae.HTTPStatus() == 0 || ae.HTTPStatus() >= 500
+	default:
+		return CodeOf(err) == ""
+	}
+}
+
+// coolingDown reports (and records in res) a secret that changed less than
+// eventCooldown ago, met by an event-triggered run or by FC's retry of a
+// failed rotation: skipped, before any call for it.
 func (w *invocation) coolingDown(key string, res *Result) bool {
-	if w.req.Trigger != TriggerEvent {
+	if w.req.Trigger != TriggerEvent && (!w.retry || w.req.DryRun) {
 		return false
 	}
-	last := w.r.lastWrite(key)
+	last := w.lastChange(key)
 	if last.IsZero() || w.r.now().Sub(last) >= w.r.cfg.EventCooldown.Duration {
 		return false
 	}
 	res.Status, res.Reason, res.Registries = StatusSkipped, ReasonCooldown, nil
 	return true
 }
+
+// lastChange is when a secret last changed as far as the cooldown knows:
+// this instance's last rotation of it. A store's own record of a secret's
+// last change is the second source meant to join here (the later counts).
+func (w *invocation) lastChange(key string) time.Time { return w.r.lastRotation(key) }
 
 func mergeWhere(cfg, read Where) Where {
 	if read.Store == "" {

@@ -46,6 +46,9 @@ func (w *invocation) source(spec SourceSpec) *sourceState {
 
 func (s *sourceState) domains(ctx context.Context, w *invocation) ([]Domain, error) {
 	s.domOnce.Do(func() {
+		// Stays if the lookup panics: the Once is spent either way, and an
+		// empty list must not pass for a source's domains.
+		s.domErr = errorf(UpdateFailed, "internal error looking up the registry domains of %s: nothing was written", s.spec.Config.Describe())
 		var doms []Domain
 		err := w.call(ctx, w.r.unpaced, "registry domains", func(ctx context.Context) (err error) {
 			doms, err = s.src.Domains(ctx, w.creds, s.spec.Config)
@@ -63,6 +66,8 @@ func (s *sourceState) domains(ctx context.Context, w *invocation) ([]Domain, err
 			s.domErr = w.failure(err, CredentialSourceFailed)
 		case len(s.doms) == 0:
 			s.domErr = errorf(CredentialSourceFailed, "%s has no registry domain: set source.domains", s.spec.Config.Describe())
+		default:
+			s.domErr = nil
 		}
 	})
 	return s.doms, s.domErr
@@ -111,7 +116,12 @@ func (s *sourceState) token(ctx context.Context, w *invocation) (Token, error) {
 // first, once per token (with probeRepository, the proof is a pull of it):
 // a refused credential is never written.
 func (s *sourceState) prove(ctx context.Context, w *invocation, tok Token, doms []Domain) (string, error) {
-	s.loginOnce.Do(func() { s.login, s.loginErr = s.proveOnce(ctx, w, tok, doms) })
+	s.loginOnce.Do(func() {
+		// Stays if the check panics: the Once is spent either way, and the
+		// other secrets of the source must not write an unproven token.
+		s.loginErr = errorf(UpdateFailed, "internal error in the registry login check of %s: the token is not proven, nothing was written", s.spec.Config.Describe())
+		s.login, s.loginErr = s.proveOnce(ctx, w, tok, doms)
+	})
 	return s.login, s.loginErr
 }
 

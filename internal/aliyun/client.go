@@ -17,6 +17,7 @@ import (
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 
+	"github.com/sae-secret-rotator/rotator/internal/endpoint"
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
 
@@ -86,7 +87,7 @@ func (b *Backend) Config() *sdk.Config {
 // cancelling must reach the socket. A client is built per call because the
 // SDK writes its http.Client's timeout on every call (a data race when shared).
 func (b *Backend) Bind(ctx context.Context, client interface{ SetTransport(http.RoundTripper) }) {
-	client.SetTransport(ctxTransport{ctx: ctx, base: b.transport})
+	client.SetTransport(ctxTransport{ctx: ctx, base: endpoint.NoRedirectAway{Base: b.transport}})
 }
 
 // ctxTransport binds a context to the SDK's requests. Not an *http.Transport

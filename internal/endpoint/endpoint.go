@@ -8,6 +8,7 @@ package endpoint
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -75,4 +76,41 @@ func IsLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// NoRedirectAway is a transport under which a client follows no redirect to
+// another host, nor from https to http: such an answer loses its Location,
+// and net/http then returns it to the caller as the answer it is. A signed
+// request carries what only its API's own host may see (a security token
+// header, a signature over the query), and net/http, following a redirect
+// elsewhere, would keep both.
+type NoRedirectAway struct{ Base http.RoundTripper }
+
+// RoundTrip implements http.RoundTripper.
+func (t NoRedirectAway) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.Base.RoundTrip(r)
+	if err != nil || resp.StatusCode < 300 || resp.StatusCode > 399 {
+		return resp, err
+	}
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return resp, nil
+	}
+	if to, err := r.URL.Parse(loc); err != nil || !sameOrigin(r.URL, to) {
+		resp.Header.Del("Location")
+	}
+	return resp, nil
+}
+
+// sameOrigin: the same host and port (the scheme's default filled in), and
+// no step down from https.
+func sameOrigin(from, to *url.URL) bool {
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		return map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	}
+	return strings.EqualFold(from.Hostname(), to.Hostname()) && port(from) == port(to) &&
+		(strings.EqualFold(to.Scheme, "https") || !strings.EqualFold(from.Scheme, "https"))
 }

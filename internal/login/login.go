@@ -59,7 +59,9 @@ func NewChecker(endpoint string, timeout time.Duration) (*Checker, error) {
 		}
 		c.endpoint = u
 	}
-	c.base = http.DefaultTransport.(*http.Transport).Clone()
+	// No redirect to another host (a token endpoint is reached as the
+	// challenge names it, never by a redirect).
+	c.base = overrides.NoRedirectAway{Base: http.DefaultTransport.(*http.Transport).Clone()}
 	return c, nil
 }
 

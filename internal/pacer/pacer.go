@@ -104,46 +104,41 @@ func (o *waitOptions) sleep(ctx context.Context, d time.Duration, why string) er
 	return Sleep(ctx, d)
 }
 
-// Wait blocks until one call may go out, or ctx ends. A throttle pause
-// holds the call for at most maxPause (0: no bound), so an emergency
-// caller never waits long between tries.
-func (p *Pacer) Wait(ctx context.Context, maxPause time.Duration, opts ...WaitOption) error {
+// Wait blocks until one call may go out, or ctx ends. maxWait (0: no
+// bound) bounds the whole wait: a throttle pause, the rate, and a pause that
+// a throttle seen meanwhile begins. An emergency caller never waits longer
+// between tries, whatever holds it; a call let out before the rate would
+// have is still counted by it, so the calls after it wait the longer.
+func (p *Pacer) Wait(ctx context.Context, maxWait time.Duration, opts ...WaitOption) error {
 	var o waitOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if err := p.pause(ctx, maxPause, &o); err != nil {
+	bound := func(d time.Duration) time.Duration { return d }
+	if maxWait > 0 {
+		until := time.Now().Add(maxWait)
+		bound = func(d time.Duration) time.Duration { return min(d, time.Until(until)) }
+	}
+	if err := p.pause(ctx, bound, &o); err != nil {
 		return err
 	}
-	if err := p.take(ctx, &o); err != nil {
-		return err
-	}
-	// A throttle seen while this call waited holds it too.
-	return p.pause(ctx, maxPause, &o)
-}
-
-// take waits for the limiter's token, as rate.Limiter.Wait does, but
-// knows the wait's length before it starts.
-func (p *Pacer) take(ctx context.Context, o *waitOptions) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	r := p.lim.Reserve() // never refused: the burst is at least 1
-	if err := o.sleep(ctx, r.Delay(), WaitQuota); err != nil {
+	if err := o.sleep(ctx, bound(r.Delay()), WaitQuota); err != nil {
 		r.Cancel() // the token goes back: the call is not sent
 		return err
 	}
-	return nil
+	// A throttle seen while this call waited holds it too.
+	return p.pause(ctx, bound, &o)
 }
 
-func (p *Pacer) pause(ctx context.Context, maxPause time.Duration, o *waitOptions) error {
+func (p *Pacer) pause(ctx context.Context, bound func(time.Duration) time.Duration, o *waitOptions) error {
 	p.mu.Lock()
 	d := p.pauseUntil.Sub(p.now())
 	p.mu.Unlock()
-	if maxPause > 0 {
-		d = min(d, maxPause)
-	}
-	return o.sleep(ctx, d, WaitThrottle)
+	return o.sleep(ctx, bound(d), WaitThrottle)
 }
 
 // Sleep waits d, or refuses at once (ErrNoTime) when d would end past

@@ -182,6 +182,33 @@ func TestMaxPauseBoundsTheWait(t *testing.T) {
 	}
 }
 
+// maxWait bounds the whole wait, not each part of it: a throttle pause, a
+// drained quota at a halved rate, and the pause again would otherwise add up
+// to several bounds (an emergency run once waited 10s with a bound of 5s).
+func TestMaxWaitBoundsTheWholeWait(t *testing.T) {
+	p := New(60, time.Minute, 10*time.Second)
+	for range p.lim.Burst() {
+		if err := p.Wait(context.Background(), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Throttled() // a pause of about 10s, and the next token in about 2.2s
+	const maxWait = 100 * time.Millisecond
+	for i := range 3 {
+		start := time.Now()
+		if err := p.Wait(context.Background(), maxWait); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > maxWait+100*time.Millisecond {
+			t.Fatalf("wait %d: %v with maxWait %v", i+1, d, maxWait)
+		}
+	}
+	// The calls let out early were counted: the rate owes them.
+	if tok := p.lim.Tokens(); tok > -2 {
+		t.Fatalf("after three calls let out early the limiter holds %.2f tokens, want at most -2", tok)
+	}
+}
+
 func TestWaitPastTheDeadline(t *testing.T) {
 	throttled := func() *Pacer { p := New(60, time.Minute, 10*time.Second); p.Throttled(); return p }
 	drained := func() *Pacer {

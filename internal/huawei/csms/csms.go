@@ -21,6 +21,7 @@ import (
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/services/csms/v1/model"
 
 	"github.com/sae-secret-rotator/rotator/dockercfg"
+	overrides "github.com/sae-secret-rotator/rotator/internal/endpoint"
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
 
@@ -146,7 +147,7 @@ func (s *Store) client(ctx context.Context, r *Ref) (*v1.CsmsClient, error) {
 		ep = defaultEndpoint(r.Region)
 	}
 	hc := config.DefaultHttpConfig().WithTimeout(s.timeout).WithUserAgent("sae-secret-rotator").
-		WithHttpRoundTripper(ctxTransport{ctx: ctx, base: s.transport})
+		WithHttpRoundTripper(ctxTransport{ctx: ctx, base: overrides.NoRedirectAway{Base: s.transport}})
 	c, err := v1.CsmsClientBuilder().WithEndpoints([]string{ep}).WithCredential(cred).WithHttpConfig(hc).SafeBuild()
 	if err != nil {
 		return nil, errors.New("csms: cannot build a client")

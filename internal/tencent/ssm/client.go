@@ -73,7 +73,7 @@ func (s *Store) client(ctx context.Context, region string) (*tcssm.Client, *exch
 		cred = common.NewTokenCredential(s.id, s.key, s.token)
 	}
 	c, _ := tcssm.NewClient(cred, region, cpf) // never fails: it only fills fields
-	x := &exchange{ctx: ctx, base: s.transport}
+	x := &exchange{ctx: ctx, base: overrides.NoRedirectAway{Base: s.transport}}
 	c.WithHttpTransport(x)
 	return c, x
 }
