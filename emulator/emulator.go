@@ -131,11 +131,15 @@ func (f Fault) zero() bool { return f == Fault{} }
 
 // Options configure Start.
 type Options struct {
-	Addr        string                           // where to listen, e.g. "127.0.0.1:18080"; empty means 127.0.0.1 on a free port
-	Credentials []Credential                     // accepted signers; empty means []Credential{DefaultCredential}
-	Quota       int                              // SAE calls per QuotaWindow per account; 0 means 60; negative disables the quota
-	QuotaWindow time.Duration                    // 0 means time.Minute (tests and benchmarks scale it down)
-	Logf        func(format string, args ...any) // optional; never logs secret data or signatures
+	Addr        string        // where to listen, e.g. "127.0.0.1:18080"; empty means 127.0.0.1 on a free port
+	Credentials []Credential  // accepted signers; empty means []Credential{DefaultCredential}
+	Quota       int           // SAE calls per QuotaWindow per account; 0 means 60; negative disables the quota
+	QuotaWindow time.Duration // 0 means time.Minute (tests and benchmarks scale it down)
+	// ListSecretsData makes SAE's ListSecrets answer each secret's
+	// SecretData, as older API versions did. By default it answers as the
+	// current API reference documents: metadata and RelateApps only.
+	ListSecretsData bool
+	Logf            func(format string, args ...any) // optional; never logs secret data or signatures
 
 	// Function metadata sent with every invocation by the FC runtime API
 	// (x-fc-function-name, x-fc-region, x-fc-account-id, x-fc-function-memory).
@@ -176,6 +180,9 @@ type Server struct {
 	registry   registryState // registry.go
 	sts        stsState      // sts.go
 
+	listData bool                            // ListSecrets answers SecretData (SetListSecretsData)
+	edits    map[string]func(map[string]any) // answers.go: SetAnswerEdit, by product + " " + action
+
 	kms     map[string]*kmsSecret // kms.go: KMS secrets by region/name
 	kmsEcho bool                  // kms.go: SetKMSEcho
 	csms    csmsState             // csms.go
@@ -212,6 +219,7 @@ func Start(opts Options) (*Server, error) {
 		ln:         ln,
 		port:       port,
 		quota:      opts.Quota,
+		listData:   opts.ListSecretsData,
 		window:     opts.QuotaWindow,
 		creds:      map[string]Credential{},
 		namespaces: map[string]bool{},

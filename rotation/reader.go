@@ -3,13 +3,14 @@ package rotation
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"sync"
 	"time"
 )
 
-// groupReader shares the reads of one group (an SAE namespace; for other
-// stores one secret) between the secrets of an invocation: a read serves
-// every secret whose write goes out within the freshness window.
+// groupReader shares the reads of one group (an SAE namespace, or one
+// secret) between the secrets of an invocation: a read serves every secret
+// whose write goes out within the freshness window.
 type groupReader struct {
 	w     *invocation
 	store *storeRT
@@ -83,4 +84,71 @@ func (w *invocation) sensitive(sec Secret) {
 	for _, v := range sec.Rest {
 		w.redact.add(v)
 	}
+}
+
+// secretRead is where one secret's reads come from: its group's read (an
+// SAE namespace), or a read of the secret alone once a group read only
+// resolved it (Resolved) or the store knows it already (Resolver).
+type secretRead struct {
+	w     *invocation
+	st    *storeRT
+	spec  SecretSpec
+	ref   SecretRef // the ref the reads go by
+	rd    *groupReader
+	alone bool
+	moves int
+}
+
+// maxMoves bounds how often a secret's name is resolved again because the
+// secret it named answered to another name meanwhile.
+const maxMoves = 2
+
+func (w *invocation) secretRead(st *storeRT, spec SecretSpec) *secretRead {
+	sr := &secretRead{w: w, st: st, spec: spec}
+	sr.use(spec.Ref, false)
+	if rs, ok := st.store.(Resolver); ok {
+		if ref, ok := rs.ReadAlone(spec.Ref); ok {
+			sr.use(ref, true)
+		}
+	}
+	return sr
+}
+
+func (sr *secretRead) use(ref SecretRef, alone bool) {
+	sr.ref, sr.alone, sr.rd = ref, alone, sr.w.reader(sr.st, sr.spec.Store, ref)
+}
+
+// read returns a read of the secret taken after notBefore and still fresh,
+// with the secret found in it: a read that only resolved the secret is
+// followed by a read of the secret alone, each one paced call.
+func (sr *secretRead) read(ctx context.Context, notBefore time.Time) (*snapshot, Secret, error) {
+	for {
+		snap, err := sr.rd.read(ctx, notBefore)
+		if err != nil {
+			return nil, Secret{}, err
+		}
+		sec, err := sr.w.find(snap, sr.ref)
+		var res *Resolved
+		switch {
+		case !sr.alone && errors.As(err, &res):
+			sr.use(res.Ref, true)
+		case sr.alone && errors.Is(err, ErrMoved):
+			if sr.moves++; sr.moves > maxMoves {
+				return snap, sec, errorf(SecretNotFound, "%s: %v, %d times in a row", describe(sr.spec.Ref.Where()), err, sr.moves)
+			}
+			// The group read that resolves it again must be newer than the
+			// read that showed the move.
+			sr.use(sr.spec.Ref, false)
+			if !notBefore.After(snap.at) {
+				notBefore = snap.at.Add(time.Nanosecond)
+			}
+		default:
+			return snap, sec, err
+		}
+	}
+}
+
+// readInSlot renews the read a write's slot carries (groupReader.readInSlot).
+func (sr *secretRead) readInSlot(ctx context.Context, notBefore time.Time) error {
+	return sr.rd.readInSlot(ctx, notBefore)
 }
