@@ -33,21 +33,32 @@ func (m *memory) alone(r *Ref) (*one, bool) {
 	return nil, false
 }
 
-// listed records whether a namespace's ListSecrets answer carried values.
+// listed learns from a namespace's ListSecrets answer: the ids of the
+// names that occur once in it (so that the namespace's other secrets by
+// name need no listing of their own), and whether it carried values.
 func (m *memory) listed(ns string, secrets []secretJSON) {
 	if len(secrets) == 0 {
 		return
 	}
 	all := true
+	count := map[string]int{}
 	for i := range secrets {
 		all = all && secrets[i].carried()
+		count[secrets[i].SecretName]++
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.carries == nil {
-		m.carries = map[string]bool{}
+		m.carries, m.ids = map[string]bool{}, map[string]int64{}
 	}
 	m.carries[ns] = all
+	for i := range secrets {
+		if name := secrets[i].SecretName; count[name] == 1 {
+			m.ids[nameKey(ns, name)] = secrets[i].SecretID
+		} else {
+			delete(m.ids, nameKey(ns, name))
+		}
+	}
 }
 
 func (m *memory) resolved(ns, name string, id int64) {

@@ -30,6 +30,12 @@ func open(t *testing.T) (*emulator.Server, rotation.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = emu.Close() })
+	return emu, openAt(t, emu)
+}
+
+// openAt opens a store, with a memory of its own, at an emulator.
+func openAt(t *testing.T, emu *emulator.Server) rotation.Store {
+	t.Helper()
 	st, err := sae.Kind{}.Open(rotation.Env{APITimeout: 5 * time.Second, Quota: rotation.Quota{Calls: 60},
 		Getenv: func(k string) string {
 			if k == sae.EnvEndpoint {
@@ -40,7 +46,7 @@ func open(t *testing.T) (*emulator.Server, rotation.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return emu, st
+	return st
 }
 
 const doc = `{"auths":{"docker.io":{"username":"team","password":"foreign-password"}}}`
@@ -85,7 +91,7 @@ func actions(emu *emulator.Server) string {
 // resolves it (exactly one must match), then DescribeSecret reads it. The
 // type is checked, .dockerconfigjson unwrapped, the other keys kept aside.
 func TestFind(t *testing.T) {
-	emu, st := open(t)
+	emu, _ := open(t)
 	good, _ := emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: "good", Type: sae.DockerConfigType,
 		Data: map[string]string{sae.DockerConfigKey: b64(doc), "notes": "kept"}, RelateApps: []emulator.App{{AppID: "a1", AppName: "api"}}})
 	_, _ = emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: "opaque", Type: "Opaque", Data: map[string]string{"k": "v"}})
@@ -109,7 +115,7 @@ func TestFind(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			emu.ResetCalls()
-			sec, err := read(t, st, &tc.ref)
+			sec, err := read(t, openAt(t, emu), &tc.ref)
 			if rotation.CodeOf(err) != tc.code {
 				t.Fatalf("error %v, want code %q", err, tc.code)
 			}
