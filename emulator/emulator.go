@@ -2,7 +2,9 @@
 // that the credential-rotator function uses:
 //
 //   - SAE secrets (product sae, version 2019-05-06, ROA style): DescribeSecret,
-//     UpdateSecret, ListSecrets, CreateSecret under /pop/v1/sam/secret/...;
+//     UpdateSecret, ListSecrets, CreateSecret under /pop/v1/sam/secret/...,
+//     answered as the current API reference documents them (ListSecrets
+//     without SecretData; Options.ListSecretsData for the older shape);
 //   - ACR Enterprise Edition (product cr, version 2018-12-01, RPC style):
 //     GetAuthorizationToken, ListInstanceEndpoint;
 //   - KMS Secrets Manager (product kms, version 2016-01-20, RPC style):
@@ -19,8 +21,9 @@
 // Signature parameter) made with a registered credential.
 //
 // Tests can inject faults per action or per product (SetFault), watch every
-// call (Calls), read the stored state directly (Secret) and edit it behind the
-// function's back (SetSecretData).
+// call (Calls), read the stored state directly (Secret), edit it behind the
+// function's back (SetSecretData) and doctor answers (SetAnswerEdit). Every
+// store refuses a value over its documented size limit with its own error.
 package emulator
 
 import (

@@ -146,8 +146,9 @@ func TestKilledBetweenWriteAndVerification(t *testing.T) {
 	id := w.secret(nsProd, "acr-pull", map[string]auth{"registry.example.com": foreign, publicHost: login("cr_temp_user", "seeded-token")}, nil)
 	cfg := config(target("prod-pull", byID(nsProd, id)))
 	// The verification read (the DescribeSecret after the one that read the
-	// secret) takes long enough to kill the process while it waits.
-	w.emu.SetFault("DescribeSecret", emulator.Fault{Latency: 3 * time.Second})
+	// secret) takes long enough to kill the process while it waits; both
+	// stay under the 3s apiTimeout, so that neither is retried.
+	w.emu.SetFault("DescribeSecret", emulator.Fault{Latency: 2 * time.Second})
 	f := w.start(cfg)
 	done := make(chan struct{})
 	go func() {

@@ -190,17 +190,18 @@ func unwrap(ns string, w *secretJSON, raw json.RawMessage) (rotation.Secret, err
 		return sec, err
 	}
 	data, err := values(raw)
-	var doc []byte
-	switch enc, ok := data[DockerConfigKey]; {
+	enc, ok := data[DockerConfigKey]
+	switch {
 	case err != nil:
+		return sec, rotation.Errorf(rotation.CorruptSecretData, "secret %d: %v; nothing is written", w.SecretID, err)
 	case data == nil:
-		err = errors.New("the answer carries no SecretData")
+		return sec, rotation.Errorf(rotation.CorruptSecretData, "the answer for secret %d carries no SecretData: it is not read as an empty docker config, and nothing is written", w.SecretID)
 	case !ok:
-		err = fmt.Errorf("SecretData has no %s key", DockerConfigKey)
-	default:
-		if doc, err = dockercfg.Unwrap(enc); err == nil {
-			err = dockercfg.Check(doc)
-		}
+		return sec, rotation.Errorf(rotation.CorruptSecretData, "the SecretData of secret %d has no %s key; nothing is written", w.SecretID, DockerConfigKey)
+	}
+	doc, err := dockercfg.Unwrap(enc)
+	if err == nil {
+		err = dockercfg.Check(doc)
 	}
 	if err != nil {
 		return sec, rotation.Errorf(rotation.CorruptSecretData, "%s of secret %d does not decode: %v", DockerConfigKey, w.SecretID, err)
