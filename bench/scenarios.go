@@ -68,13 +68,25 @@ func (s Scale) M(freshness time.Duration) int {
 }
 
 // CallBudget is the goal for SAE calls per rotated secret when n secrets of
-// one namespace rotate: a write and a verification each, and ⌈n/m⌉ reads.
-// That is 2 + 1/n when the n writes fit in one freshness window, and 2 + 1/m
-// when m divides n (the issue's "2 + 1/m otherwise"); for other n the last
-// read serves fewer than m secrets (n = 10, m = 4: 3 reads, 2.3).
+// one namespace rotate and ListSecrets carries their values (an older API
+// version: the batched path): a write and a verification each, and ⌈n/m⌉
+// reads. That is 2 + 1/n when the n writes fit in one freshness window, and
+// 2 + 1/m when m divides n; for other n the last read serves fewer than m
+// secrets (n = 10, m = 4: 3 reads, 2.3).
 func (s Scale) CallBudget(n int, freshness time.Duration) float64 {
 	m := s.M(freshness)
 	return 2 + float64((n+m-1)/m)/float64(n)
+}
+
+// DocumentedBudget is the goal for SAE calls per rotated secret with the
+// answers the API reference documents (ListSecrets carries no values): a
+// DescribeSecret to read, an UpdateSecret, a DescribeSecret to verify, and
+// for secrets named by secretName one ListSecrets per namespace of n.
+func DocumentedBudget(n int, byName bool) float64 {
+	if byName {
+		return 3 + 1/float64(n)
+	}
+	return 3
 }
 
 // The function role's STS credential the emulated FC passes with every
@@ -128,13 +140,16 @@ func PackageSize(dir string) (int64, error) {
 type SecretRef struct {
 	Namespace string
 	ID        int64
+	Name      string
+	ByName    bool // the configuration names it by secretName (Config), not by id
 }
 
 // Namespace is the i-th namespace of a scenario; prefix keeps instances apart.
 func Namespace(prefix string, i int) string { return fmt.Sprintf("%s:%s-%d", region, prefix, i) }
 
 // StartEmulator starts an emulator with the scaled quota (negative Calls:
-// no quota) and the bench's ACR instance.
+// no quota) and the bench's ACR instance. Its ListSecrets answers as the
+// API reference documents (no values): see emulator.Server.SetListSecretsData.
 func StartEmulator(s Scale) (*emulator.Server, error) {
 	emu, err := emulator.Start(emulator.Options{Credentials: []emulator.Credential{sts}, Quota: s.Calls, QuotaWindow: s.Window})
 	if err != nil {
@@ -155,21 +170,31 @@ func Seed(emu *emulator.Server, prefix string, namespaces, perNamespace int) ([]
 			cfg, _ := json.Marshal(map[string]any{"auths": map[string]any{
 				"docker.io": map[string]string{"username": "team", "password": fmt.Sprintf("hub-password-%d", i),
 					"auth": base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("team:hub-password-%d", i)))}}})
-			id, err := emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: fmt.Sprintf("acr-pull-%d", i), Type: dockerType,
+			name := fmt.Sprintf("acr-pull-%d", i)
+			id, err := emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: name, Type: dockerType,
 				Data:       map[string]string{".dockerconfigjson": base64.StdEncoding.EncodeToString(cfg), "note": "kept"},
 				RelateApps: []emulator.App{{AppID: fmt.Sprintf("app-%d-%d", n, i), AppName: fmt.Sprintf("api-%d", i)}}})
 			if err != nil {
 				return nil, err
 			}
-			refs = append(refs, SecretRef{Namespace: ns, ID: id})
+			refs = append(refs, SecretRef{Namespace: ns, ID: id, Name: name})
 		}
 	}
 	return refs, nil
 }
 
-// Config renders the function's configuration: one target with every secret,
-// the scaled quota, and the freshness window.
+// Config renders the function's configuration: one target with every secret
+// by id, the scaled quota, and the freshness window.
 func Config(s Scale, freshness time.Duration, refs []SecretRef) string {
+	return config(s, freshness, refs, false)
+}
+
+// ConfigByName is Config with every secret named by secretName.
+func ConfigByName(s Scale, freshness time.Duration, refs []SecretRef) string {
+	return config(s, freshness, refs, true)
+}
+
+func config(s Scale, freshness time.Duration, refs []SecretRef, byName bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `{"schedule":{"interval":"20m"},"freshness":%q,"quota":{"calls":%d,"per":%q},"apiTimeout":"10s","targets":[`,
 		freshness.String(), s.Calls, s.Window.String())
@@ -177,6 +202,10 @@ func Config(s Scale, freshness time.Duration, refs []SecretRef) string {
 	for i, r := range refs {
 		if i > 0 {
 			b.WriteByte(',')
+		}
+		if byName || r.ByName {
+			fmt.Fprintf(&b, `{"namespaceId":%q,"secretName":%q}`, r.Namespace, r.Name)
+			continue
 		}
 		fmt.Fprintf(&b, `{"namespaceId":%q,"secretId":%d}`, r.Namespace, r.ID)
 	}
@@ -227,6 +256,16 @@ func CountCalls(emu *emulator.Server) Calls {
 	return c
 }
 
+// Shapes are the ways the benchmarks name secrets and SAE answers ListSecrets.
+var Shapes = []struct {
+	Name             string
+	ByName, Carrying bool
+}{
+	{"documented/id", false, false},  // the API reference's answers, secrets by id
+	{"documented/name", true, false}, // the same, secrets by secretName
+	{"carrying/name", true, true},    // ListSecrets carries the values (an older API): the batched path
+}
+
 // Rotation is one rotation scenario: one function instance rotating
 // Namespaces × PerNamespace secrets in one invocation.
 type Rotation struct {
@@ -235,6 +274,8 @@ type Rotation struct {
 	PerNamespace int
 	Freshness    time.Duration // 0: Scale.Freshness()
 	Latency      time.Duration // added to every SAE, ACR and registry call
+	ByName       bool          // secrets named by secretName, not secretId
+	ListData     bool          // ListSecrets carries the values (an older API version)
 }
 
 // RotationResult is what one rotation measured.
@@ -278,11 +319,13 @@ func RunRotation(bin string, spec Rotation) (RotationResult, error) {
 		return RotationResult{}, err
 	}
 	defer emu.Close()
+	emu.SetListSecretsData(spec.ListData)
 	refs, err := Seed(emu, "bench", spec.Namespaces, spec.PerNamespace)
 	if err != nil {
 		return RotationResult{}, err
 	}
-	f, err := StartFunction(bin, emu, emu, Config(spec.Scale, spec.Freshness, refs))
+	cfg := config(spec.Scale, spec.Freshness, refs, spec.ByName)
+	f, err := StartFunction(bin, emu, emu, cfg)
 	if err != nil {
 		return RotationResult{}, err
 	}

@@ -332,19 +332,19 @@ func (s *Server) fail(q *apiRequest, e *apiError) {
 
 // okSAE answers the SAE success envelope.
 func (s *Server) okSAE(q *apiRequest, data any) {
-	writeJSON(q.w, 200, q.reqID, struct {
+	writeJSON(q.w, 200, q.reqID, s.edited(q, struct {
 		RequestID string `json:"RequestId"`
 		Message   string `json:"Message"`
 		TraceID   string `json:"TraceId"`
 		Data      any    `json:"Data"`
 		Code      string `json:"Code"`
 		Success   bool   `json:"Success"`
-	}{q.reqID, "success", randomHex(15), data, "200", true})
+	}{q.reqID, "success", randomHex(15), data, "200", true}))
 	s.finish(q, 200, "")
 }
 
 func (s *Server) okCR(q *apiRequest, body any) {
-	writeJSON(q.w, 200, q.reqID, body)
+	writeJSON(q.w, 200, q.reqID, s.edited(q, body))
 	s.finish(q, 200, "")
 }
 

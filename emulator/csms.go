@@ -21,6 +21,18 @@ import (
 // action): Hang, Latency, Throttle (429 APIGW.0308), Fail (FailStatus,
 // default 500), DropWrites (a CreateSecretVersion answered but not stored).
 
+// csmsMaxValue is the largest secret_string or secret_binary, 32 KB
+// (maxLength 32768 on CSMS's CreateSecretVersion page,
+// https://support.huaweicloud.com/intl/en-us/api-dew/CreateSecretVersion.html).
+const csmsMaxValue = 32768
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
 const (
 	csmsProduct = "csms"
 	csmsKMSKey  = "0d0466b0-e727-4d9c-b35d-f84bb474a37f" // the default CMK id answered in metadata
@@ -224,6 +236,11 @@ func (s *Server) serveCSMS(w http.ResponseWriter, r *http.Request) {
 		s.failCSMS(q, errf(http.StatusBadRequest, "CSMS.0004", "The requested body format is wrong."))
 		return
 	}
+	if action == "CreateSecretVersion" && (len(deref(in.SecretString)) > csmsMaxValue || len(deref(in.SecretBinary)) > csmsMaxValue) {
+		// DEW's error code for an invalid parameter value.
+		s.failCSMS(q, errf(http.StatusBadRequest, "CSMS.0002", "The value of parameter is invalid."))
+		return
+	}
 
 	s.mu.Lock()
 	sec := s.csms.secrets[project+"/"+name]
@@ -331,7 +348,7 @@ func (s *Server) failCSMS(q *apiRequest, e *apiError) {
 }
 
 func (s *Server) okCSMS(q *apiRequest, body any) {
-	s.writeCSMS(q, http.StatusOK, body)
+	s.writeCSMS(q, http.StatusOK, s.edited(q, body))
 	s.finish(q, http.StatusOK, "")
 }
 

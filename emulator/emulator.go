@@ -2,7 +2,9 @@
 // that the credential-rotator function uses:
 //
 //   - SAE secrets (product sae, version 2019-05-06, ROA style): DescribeSecret,
-//     UpdateSecret, ListSecrets, CreateSecret under /pop/v1/sam/secret/...;
+//     UpdateSecret, ListSecrets, CreateSecret under /pop/v1/sam/secret/...,
+//     answered as the current API reference documents them (ListSecrets
+//     without SecretData; Options.ListSecretsData for the older shape);
 //   - ACR Enterprise Edition (product cr, version 2018-12-01, RPC style):
 //     GetAuthorizationToken, ListInstanceEndpoint;
 //   - KMS Secrets Manager (product kms, version 2016-01-20, RPC style):
@@ -23,8 +25,9 @@
 // Signature parameter) made with a registered credential.
 //
 // Tests can inject faults per action or per product (SetFault), watch every
-// call (Calls), read the stored state directly (Secret) and edit it behind the
-// function's back (SetSecretData).
+// call (Calls), read the stored state directly (Secret), edit it behind the
+// function's back (SetSecretData) and doctor answers (SetAnswerEdit). Every
+// store refuses a value over its documented size limit with its own error.
 package emulator
 
 import (
@@ -139,11 +142,15 @@ func (f Fault) zero() bool { return f == Fault{} }
 
 // Options configure Start.
 type Options struct {
-	Addr        string                           // where to listen, e.g. "127.0.0.1:18080"; empty means 127.0.0.1 on a free port
-	Credentials []Credential                     // accepted signers; empty means []Credential{DefaultCredential}
-	Quota       int                              // SAE calls per QuotaWindow per account; 0 means 60; negative disables the quota
-	QuotaWindow time.Duration                    // 0 means time.Minute (tests and benchmarks scale it down)
-	Logf        func(format string, args ...any) // optional; never logs secret data or signatures
+	Addr        string        // where to listen, e.g. "127.0.0.1:18080"; empty means 127.0.0.1 on a free port
+	Credentials []Credential  // accepted signers; empty means []Credential{DefaultCredential}
+	Quota       int           // SAE calls per QuotaWindow per account; 0 means 60; negative disables the quota
+	QuotaWindow time.Duration // 0 means time.Minute (tests and benchmarks scale it down)
+	// ListSecretsData makes SAE's ListSecrets answer each secret's
+	// SecretData, as older API versions did. By default it answers as the
+	// current API reference documents: metadata and RelateApps only.
+	ListSecretsData bool
+	Logf            func(format string, args ...any) // optional; never logs secret data or signatures
 
 	// Function metadata sent with every invocation by the FC runtime API
 	// (x-fc-function-name, x-fc-region, x-fc-account-id, x-fc-function-memory).
@@ -185,6 +192,9 @@ type Server struct {
 	grants     []ramGrant    // ram.go
 	sts        stsState      // sts.go
 
+	listData bool                            // ListSecrets answers SecretData (SetListSecretsData)
+	edits    map[string]func(map[string]any) // answers.go: SetAnswerEdit, by product + " " + action
+
 	kms     map[string]*kmsSecret // kms.go: KMS secrets by region/name
 	kmsEcho bool                  // kms.go: SetKMSEcho
 	csms    csmsState             // csms.go
@@ -221,6 +231,7 @@ func Start(opts Options) (*Server, error) {
 		ln:         ln,
 		port:       port,
 		quota:      opts.Quota,
+		listData:   opts.ListSecretsData,
 		window:     opts.QuotaWindow,
 		creds:      map[string]Credential{},
 		namespaces: map[string]bool{},

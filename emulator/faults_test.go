@@ -356,7 +356,11 @@ func TestLagReads(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					got, upd = l.Data.Secrets[0].SecretData[".dockerconfigjson"], l.Data.Secrets[0].UpdateTime
+					// ListSecrets answers no data (the reference): its UpdateTime lags.
+					got, upd = before.Data[".dockerconfigjson"], l.Data.Secrets[0].UpdateTime
+					if upd != before.UpdateTime {
+						got = nil
+					}
 				}
 				isStale := got == before.Data[".dockerconfigjson"]
 				if isStale && upd != before.UpdateTime {

@@ -18,6 +18,9 @@ const (
 	kmsPrevious = "ACSPrevious"
 	// kmsMaxVersions is how many versions KMS keeps; older ones are deleted.
 	kmsMaxVersions = 10
+	// kmsMaxSecretData is the largest SecretData in bytes (30 KB: the
+	// kms-20160120 CreateSecretRequest model of aliyun/alibabacloud-csharp-sdk).
+	kmsMaxSecretData = 30720
 )
 
 // KMS's error answers, as its API reference lists them.
@@ -266,6 +269,9 @@ func (s *Server) putSecretValue(q *apiRequest) *apiError {
 		return missing("SecretData")
 	case len(id) > 64:
 		return errf(400, "InvalidParameter", "The specified parameter \"VersionId\" is not valid.")
+	case len(data) > kmsMaxSecretData:
+		// KMS's common error for a parameter out of range (common error codes page).
+		return errf(400, "InvalidParameter", "The specified parameter \"SecretData\" is not valid.")
 	}
 	switch typ {
 	case "":

@@ -26,6 +26,20 @@ type saeSecret struct {
 	RelateApps  []saeApp          `json:"RelateApps"`
 }
 
+// saeListed is a secret in ListSecrets' Data.Secrets[] as the current API
+// reference answers it (sae-20190506 ListSecretsResponseBody): metadata and
+// RelateApps, no SecretData. Options.ListSecretsData (or SetListSecretsData)
+// answers saeSecret instead, with SecretData, as older API versions did.
+type saeListed struct {
+	NamespaceID string   `json:"NamespaceId"`
+	SecretID    int64    `json:"SecretId"`
+	SecretName  string   `json:"SecretName"`
+	SecretType  string   `json:"SecretType"`
+	CreateTime  int64    `json:"CreateTime"`
+	UpdateTime  int64    `json:"UpdateTime"`
+	RelateApps  []saeApp `json:"RelateApps"`
+}
+
 func toWire(sec Secret) saeSecret {
 	apps := make([]saeApp, 0, len(sec.RelateApps))
 	for _, a := range sec.RelateApps {
@@ -152,13 +166,20 @@ func (s *Server) listSecrets(q *apiRequest) *apiError {
 		}
 	}
 	sort.Slice(states, func(i, j int) bool { return states[i].cur.ID < states[j].cur.ID })
-	list := make([]saeSecret, 0, len(states))
+	withData := s.listData
+	list := make([]any, 0, len(states))
 	for _, st := range states {
-		list = append(list, toWire(readLocked(st, lag)))
+		w := toWire(readLocked(st, lag))
+		if withData {
+			list = append(list, w)
+			continue
+		}
+		list = append(list, saeListed{NamespaceID: w.NamespaceID, SecretID: w.SecretID, SecretName: w.SecretName, SecretType: w.SecretType,
+			CreateTime: w.CreateTime, UpdateTime: w.UpdateTime, RelateApps: w.RelateApps})
 	}
 	s.mu.Unlock()
 	s.okSAE(q, struct {
-		Secrets []saeSecret `json:"Secrets"`
+		Secrets []any `json:"Secrets"`
 	}{list})
 	return nil
 }

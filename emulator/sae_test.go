@@ -42,15 +42,22 @@ func TestSAERoundTrip(t *testing.T) {
 		t.Fatalf("describe RelateApps: %+v", d.Data.RelateApps)
 	}
 
+	// ListSecrets answers metadata and apps, no SecretData (the current
+	// reference); the older shape carries it.
 	l, err := list(srv, c, nsProd)
 	if err != nil {
 		t.Fatalf("ListSecrets: %v", err)
 	}
 	if len(l.Data.Secrets) != 1 || l.Data.Secrets[0].SecretId != id || l.Data.Secrets[0].SecretName != "acr-pull" ||
-		l.Data.Secrets[0].SecretData[".dockerconfigjson"] != before.Data[".dockerconfigjson"] ||
-		len(l.Data.Secrets[0].RelateApps) != 1 {
-		t.Fatalf("ListSecrets: want only secret %d with its data and apps, got %d secrets", id, len(l.Data.Secrets))
+		l.Data.Secrets[0].SecretData != nil || len(l.Data.Secrets[0].RelateApps) != 1 {
+		t.Fatalf("ListSecrets: want only secret %d with its apps and no data, got %d secrets", id, len(l.Data.Secrets))
 	}
+	srv.SetListSecretsData(true)
+	if l, err = list(srv, c, nsProd); err != nil || len(l.Data.Secrets) != 1 ||
+		l.Data.Secrets[0].SecretData[".dockerconfigjson"] != before.Data[".dockerconfigjson"] {
+		t.Fatalf("ListSecrets, older shape: want secret %d with its data: %v", id, err)
+	}
+	srv.SetListSecretsData(false)
 
 	newData := dockerData("new-user", "new-pass")
 	newData["extra"] = "kept"
@@ -85,12 +92,12 @@ func TestSAERoundTrip(t *testing.T) {
 			t.Errorf("call %s: status %d code %q ak %q product %q", call.Action, call.Status, call.Code, call.AccessKeyID, call.Product)
 		}
 	}
-	want := []string{"sae:DescribeSecret", "sae:ListSecrets", "sae:UpdateSecret", "sae:DescribeSecret"}
+	want := []string{"sae:DescribeSecret", "sae:ListSecrets", "sae:ListSecrets", "sae:UpdateSecret", "sae:DescribeSecret"}
 	if !reflect.DeepEqual(actions, want) {
 		t.Fatalf("calls: want %v, got %v", want, actions)
 	}
-	if calls[2].Method != http.MethodPut || calls[2].Path != "/pop/v1/sam/secret/secret" || calls[2].Query.Get("SecretId") != itoa(id) {
-		t.Fatalf("UpdateSecret call: %s %s", calls[2].Method, calls[2].Path)
+	if calls[3].Method != http.MethodPut || calls[3].Path != "/pop/v1/sam/secret/secret" || calls[3].Query.Get("SecretId") != itoa(id) {
+		t.Fatalf("UpdateSecret call: %s %s", calls[3].Method, calls[3].Path)
 	}
 	srv.ResetCalls()
 	if len(srv.Calls()) != 0 {

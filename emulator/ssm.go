@@ -30,6 +30,12 @@ import (
 
 const ssmVersion = "2019-09-23"
 
+// ssmMaxValue is the largest SecretString or SecretBinary in bytes: 4096
+// on the international CreateSecret page
+// (https://intl.cloud.tencent.com/document/api/1078/38656), the stricter of
+// SSM's two documented figures (the Chinese page says 32 KB).
+const ssmMaxValue = 4096
+
 // ssmState is SSM's keys and secrets. Guarded by Server.mu; the zero value
 // has neither.
 type ssmState struct {
@@ -283,6 +289,11 @@ func (s *Server) ssmUpdate(q *apiRequest, params map[string]any) {
 		}
 		nv = ssmValue{value: string(b), binary: true}
 	}
+	if len(nv.value) > ssmMaxValue {
+		// InvalidParameterValue is the code SSM's UpdateSecret lists for a bad value.
+		s.failTC(q, errf(200, "InvalidParameterValue", "The secret value exceeds the maximum length of 4096 bytes."))
+		return
+	}
 	region, name, version := q.params.Get("Region"), q.params.Get("SecretName"), q.params.Get("VersionId")
 	s.mu.Lock()
 	_, e := s.ssmVersionLocked(region, name, version)
@@ -301,7 +312,7 @@ func (s *Server) ssmUpdate(q *apiRequest, params map[string]any) {
 // okTC answers the API 3.0 success envelope.
 func (s *Server) okTC(q *apiRequest, fields map[string]any) {
 	fields["RequestId"] = q.reqID
-	writeTC(q.w, 200, map[string]any{"Response": fields})
+	writeTC(q.w, 200, s.edited(q, map[string]any{"Response": fields}))
 	s.finish(q, 200, "")
 }
 

@@ -102,6 +102,18 @@ func (s *Server) SetSecretData(namespaceID string, id int64, data map[string]str
 	return nil
 }
 
+// DeleteSecret removes a secret, as a deletion outside the function would.
+func (s *Server) DeleteSecret(namespaceID string, id int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.secrets[id]
+	if st == nil || st.cur.NamespaceID != namespaceID {
+		return fmt.Errorf("emulator: DeleteSecret: no secret %d in namespace %q", id, namespaceID)
+	}
+	delete(s.secrets, id)
+	return nil
+}
+
 // SetRelateApps replaces the applications listed as using a secret.
 func (s *Server) SetRelateApps(namespaceID string, id int64, apps []App) error {
 	s.mu.Lock()

@@ -70,7 +70,9 @@ func invocation(event string) rotation.Invocation {
 
 type panickingProver struct{}
 
-func (panickingProver) Login(context.Context, string, string, string, string) error { panic("login check bug") }
+func (panickingProver) Login(context.Context, string, string, string, string) error {
+	panic("login check bug")
+}
 
 // A panic inside the one-time login check fails the secret that met it, and
 // the other secrets of the source do not write the token it never proved.

@@ -16,6 +16,7 @@ const (
 	SecretNotFound         Code = "SecretNotFound"
 	UnsupportedSecretType  Code = "UnsupportedSecretType"
 	CorruptSecretData      Code = "CorruptSecretData"
+	ValueTooLarge          Code = "ValueTooLarge"
 	CredentialSourceFailed Code = "CredentialSourceFailed"
 	CredentialRejected     Code = "CredentialRejected"
 	UpdateFailed           Code = "UpdateFailed"
@@ -56,4 +57,4 @@ func Errorf(code Code, format string, args ...any) *Error { return errorf(code, 
 
 // AllCodes lists every failure code, for the docs' completeness test.
 var AllCodes = []Code{InvalidEvent, InvalidConfig, UnknownTarget, SecretNotFound, UnsupportedSecretType, CorruptSecretData,
-	CredentialSourceFailed, CredentialRejected, UpdateFailed, VerificationFailed, Throttled, DeadlineExceeded}
+	ValueTooLarge, CredentialSourceFailed, CredentialRejected, UpdateFailed, VerificationFailed, Throttled, DeadlineExceeded}

@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -65,9 +66,40 @@ type Store interface {
 // Snapshot is the result of one read.
 type Snapshot interface {
 	// Find picks ref's secret. An error is the secret's failure
-	// (SecretNotFound, UnsupportedSecretType, CorruptSecretData); the
-	// returned Secret's Where is filled as far as it is known.
+	// (SecretNotFound, UnsupportedSecretType, CorruptSecretData), a
+	// *Resolved or ErrMoved; the returned Secret's Where and ID are filled
+	// as far as they are known.
 	Find(ref SecretRef) (Secret, error)
+}
+
+// Resolved is what Find returns for a secret that its group's read named
+// but whose value it did not carry (SAE's ListSecrets answers metadata
+// only): the engine reads the secret again with Ref, a group of its own,
+// before anything is merged. Each of those reads is one paced call.
+type Resolved struct{ Ref SecretRef }
+
+func (r *Resolved) Error() string { return "the read named the secret without its value" }
+
+// ErrMoved is what Find returns on a read by a resolved ref (Resolved,
+// Resolver) whose secret no longer answers to the name it was resolved
+// from: the engine resolves the name again with a new read of the group.
+var ErrMoved = errors.New("the secret no longer answers to the name it was resolved from")
+
+// Resolver is an optional capability of a Store whose group reads may only
+// resolve names (see Resolved). ReadAlone returns the ref that reads ref's
+// secret on its own, without a group read first, when the store knows it
+// (a name this process resolved before: the read confirms it, or Find says
+// ErrMoved), and false when the group is to be read.
+type Resolver interface {
+	ReadAlone(ref SecretRef) (SecretRef, bool)
+}
+
+// SizeLimiter is an optional capability of a Store with a documented limit
+// on the value it stores. CheckSize is consulted after the merge, before
+// the write takes a pacer slot: a ValueTooLarge error fails the secret
+// with nothing sent. The limit and its source live in the adapter.
+type SizeLimiter interface {
+	CheckSize(sec Secret, config []byte) error
 }
 
 // Secret is one secret as read, with its docker config unwrapped.

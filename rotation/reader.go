@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"sync"
 	"time"
 
@@ -13,9 +14,9 @@ import (
 	"github.com/sae-secret-rotator/rotator/internal/pacer"
 )
 
-// groupReader shares the reads of one group (an SAE namespace; for other
-// stores one secret) between the secrets of an invocation: a read serves
-// every secret whose write goes out within the freshness window.
+// groupReader shares the reads of one group (an SAE namespace, or one
+// secret) between the secrets of an invocation: a read serves every secret
+// whose write goes out within the freshness window.
 type groupReader struct {
 	w     *invocation
 	store *storeRT
@@ -160,7 +161,7 @@ func (w *invocation) lags(key string, sec Secret) bool {
 // invocation's own write of it (a list or replica one update behind) is read
 // again, spaced as verification is, and after about 4 s the secret fails
 // VerificationFailed: merged onto, it would undo that write.
-func (w *invocation) readOwn(ctx context.Context, g *groupReader, key string, ref SecretRef, notBefore time.Time) (*snapshot, Secret, error) {
+func (w *invocation) readOwn(ctx context.Context, sr *secretRead, key string, notBefore time.Time) (*snapshot, Secret, error) {
 	var sec Secret
 	for i, d := range verifyDelays {
 		if d > 0 {
@@ -168,11 +169,8 @@ func (w *invocation) readOwn(ctx context.Context, g *groupReader, key string, re
 				return nil, Secret{}, errorf(DeadlineExceeded, "not written: the deadline came while the store still showed %s without this invocation's own earlier write", describe(sec.Where))
 			}
 		}
-		snap, err := g.read(ctx, notBefore)
-		if err != nil {
-			return nil, Secret{}, err
-		}
-		if sec, err = w.find(snap, ref); err != nil || !w.lags(key, sec) {
+		snap, got, err := sr.read(ctx, notBefore)
+		if sec = got; err != nil || !w.lags(key, sec) {
 			return snap, sec, err
 		}
 		w.log.Debug("the read lags behind this invocation's own write: reading again", append(whereFields(sec.Where), zap.Int("reads", i+1))...)
@@ -180,4 +178,71 @@ func (w *invocation) readOwn(ctx context.Context, g *groupReader, key string, re
 	}
 	return nil, Secret{}, errorf(VerificationFailed, "not written: after %d reads the store still shows %s as it was before this invocation's own earlier write of it (a read that lags); merged onto, it would undo that write",
 		len(verifyDelays), describe(sec.Where))
+}
+
+// secretRead is where one secret's reads come from: its group's read (an
+// SAE namespace), or a read of the secret alone once a group read only
+// resolved it (Resolved) or the store knows it already (Resolver).
+type secretRead struct {
+	w     *invocation
+	st    *storeRT
+	spec  SecretSpec
+	ref   SecretRef // the ref the reads go by
+	rd    *groupReader
+	alone bool
+	moves int
+}
+
+// maxMoves bounds how often a secret's name is resolved again because the
+// secret it named answered to another name meanwhile.
+const maxMoves = 2
+
+func (w *invocation) secretRead(st *storeRT, spec SecretSpec) *secretRead {
+	sr := &secretRead{w: w, st: st, spec: spec}
+	sr.use(spec.Ref, false)
+	if rs, ok := st.store.(Resolver); ok {
+		if ref, ok := rs.ReadAlone(spec.Ref); ok {
+			sr.use(ref, true)
+		}
+	}
+	return sr
+}
+
+func (sr *secretRead) use(ref SecretRef, alone bool) {
+	sr.ref, sr.alone, sr.rd = ref, alone, sr.w.reader(sr.st, sr.spec.Store, ref)
+}
+
+// read returns a read of the secret taken after notBefore and still fresh,
+// with the secret found in it: a read that only resolved the secret is
+// followed by a read of the secret alone, each one paced call.
+func (sr *secretRead) read(ctx context.Context, notBefore time.Time) (*snapshot, Secret, error) {
+	for {
+		snap, err := sr.rd.read(ctx, notBefore)
+		if err != nil {
+			return nil, Secret{}, err
+		}
+		sec, err := sr.w.find(snap, sr.ref)
+		var res *Resolved
+		switch {
+		case !sr.alone && errors.As(err, &res):
+			sr.use(res.Ref, true)
+		case sr.alone && errors.Is(err, ErrMoved):
+			if sr.moves++; sr.moves > maxMoves {
+				return snap, sec, errorf(SecretNotFound, "%s: %v, %d times in a row", describe(sr.spec.Ref.Where()), err, sr.moves)
+			}
+			// The group read that resolves it again must be newer than the
+			// read that showed the move.
+			sr.use(sr.spec.Ref, false)
+			if !notBefore.After(snap.at) {
+				notBefore = snap.at.Add(time.Nanosecond)
+			}
+		default:
+			return snap, sec, err
+		}
+	}
+}
+
+// readInSlot renews the read a write's slot carries (groupReader.readInSlot).
+func (sr *secretRead) readInSlot(ctx context.Context, notBefore time.Time) error {
+	return sr.rd.readInSlot(ctx, notBefore)
 }

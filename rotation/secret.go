@@ -126,14 +126,10 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 	if err != nil {
 		return err
 	}
-	reader := w.reader(st, it.spec)
+	reader := w.secretRead(st, it.spec)
 
 	// Resolve the secret first (by name it needs a read), then hold its lock.
-	snap, err := reader.read(ctx, time.Time{})
-	if err != nil {
-		return err
-	}
-	sec, err := w.find(snap, it.spec.Ref)
+	snap, sec, err := reader.read(ctx, time.Time{})
 	res.Where = mergeWhere(res.Where, sec.Where)
 	if err != nil {
 		return err
@@ -190,7 +186,7 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 	var th throttling // across the re-reads of a write that throttling kept waiting
 	notBefore := w.r.lastWrite(key)
 	for attempt := 0; ; attempt++ {
-		if snap, sec, err = w.readOwn(ctx, reader, key, it.spec.Ref, notBefore); err != nil {
+		if snap, sec, err = w.readOwn(ctx, reader, key, notBefore); err != nil {
 			return err
 		}
 		// A read that will have aged past the window by the time the pacer
@@ -210,6 +206,11 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 			return errorf(UpdateFailed, "cannot build the docker config: %v", err)
 		}
 		w.sensitive(Secret{Config: merged})
+		if sl, ok := st.store.(SizeLimiter); ok {
+			if err := sl.CheckSize(sec, merged); err != nil {
+				return asError(err, ValueTooLarge)
+			}
+		}
 		if wf, ok := st.store.(interface{ WireForms(Secret, []byte) []string }); ok {
 			// The write as the store sends it, which a server may quote back.
 			w.redact.add(wf.WireForms(sec, merged)...)
@@ -388,13 +389,13 @@ func (w *invocation) markExpiry(res *Result, tok Token) {
 	}
 }
 
-func (w *invocation) reader(st *storeRT, spec SecretSpec) *groupReader {
+func (w *invocation) reader(st *storeRT, store string, ref SecretRef) *groupReader {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	key := spec.Store + "/" + spec.Ref.Group()
+	key := store + "/" + ref.Group()
 	rd := w.readers[key]
 	if rd == nil {
-		rd = &groupReader{w: w, store: st, ref: spec.Ref}
+		rd = &groupReader{w: w, store: st, ref: ref}
 		w.readers[key] = rd
 	}
 	return rd

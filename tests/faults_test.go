@@ -29,14 +29,14 @@ func TestFaultMatrix(t *testing.T) {
 		want   want
 	}{
 		{"throttling burst on SAE", "sae", emulator.Fault{Throttle: 4}, rotated},
-		{"throttling that never ends", "sae", emulator.Fault{Throttle: 1000}, want{rotation.StatusFailed, rotation.Throttled, "ListSecrets"}},
+		{"throttling that never ends", "sae", emulator.Fault{Throttle: 1000}, want{rotation.StatusFailed, rotation.Throttled, "DescribeSecret"}},
 		{"SAE 500 then recovery", "sae", emulator.Fault{Fail: 2, FailStatus: 500}, rotated},
 		{"SAE 503 then recovery", "UpdateSecret", emulator.Fault{Fail: 2, FailStatus: 503}, rotated},
 		{"SAE 503 that never ends", "UpdateSecret", emulator.Fault{Fail: 1000, FailStatus: 503}, want{rotation.StatusFailed, rotation.UpdateFailed, "UpdateSecret"}},
 		{"ACR 500 then recovery", "cr", emulator.Fault{Fail: 2, FailStatus: 500}, rotated},
 		{"ACR 503 that never ends", "GetAuthorizationToken", emulator.Fault{Fail: 1000, FailStatus: 503}, want{rotation.StatusFailed, rotation.CredentialSourceFailed, "GetAuthorizationToken"}},
 		{"SAE write hangs", "UpdateSecret", emulator.Fault{Hang: true}, want{rotation.StatusFailed, rotation.UpdateFailed, "UpdateSecret: no answer within 1s"}},
-		{"SAE read hangs", "ListSecrets", emulator.Fault{Hang: true}, want{rotation.StatusFailed, rotation.UpdateFailed, "ListSecrets: no answer within 1s"}},
+		{"SAE read hangs", "DescribeSecret", emulator.Fault{Hang: true}, want{rotation.StatusFailed, rotation.UpdateFailed, "DescribeSecret: no answer within 1s"}},
 		{"ACR token hangs", "GetAuthorizationToken", emulator.Fault{Hang: true}, want{rotation.StatusFailed, rotation.CredentialSourceFailed, "GetAuthorizationToken: no answer within 1s"}},
 		{"lagging reads after the write", "DescribeSecret", emulator.Fault{LagReads: 3}, rotated},
 		{"write dropped by the store", "UpdateSecret", emulator.Fault{DropWrites: 1}, want{rotation.StatusFailed, rotation.VerificationFailed, "does not show the write"}},
@@ -150,8 +150,10 @@ func TestKilledBetweenWriteAndVerification(t *testing.T) {
 	foreign := login("team", "foreign-password-kept")
 	id := w.secret(nsProd, "acr-pull", map[string]auth{"registry.example.com": foreign, publicHost: login("cr_temp_user", "seeded-token")}, nil)
 	cfg := config(target("prod-pull", byID(nsProd, id)))
-	// The verification read takes long enough to kill the process while it waits.
-	w.emu.SetFault("DescribeSecret", emulator.Fault{Latency: 3 * time.Second})
+	// The verification read (the DescribeSecret after the one that read the
+	// secret) takes long enough to kill the process while it waits; both
+	// stay under the 3s apiTimeout, so that neither is retried.
+	w.emu.SetFault("DescribeSecret", emulator.Fault{Latency: 2 * time.Second})
 	f := w.start(cfg)
 	done := make(chan struct{})
 	go func() {
@@ -159,7 +161,7 @@ func TestKilledBetweenWriteAndVerification(t *testing.T) {
 		_, _ = w.emu.Invoke(t.Context(), emulator.Invocation{Payload: []byte(timerEvent("")), Timeout: time.Minute, Credentials: sts})
 	}()
 	deadline := time.Now().Add(20 * time.Second)
-	for len(w.calls("DescribeSecret")) == 0 {
+	for len(w.calls("DescribeSecret")) < 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("the function never reached its verification")
 		}

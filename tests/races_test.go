@@ -88,10 +88,11 @@ func TestOverlappingInvocationsSerialisePerSecret(t *testing.T) {
 				continue
 			}
 			writes++
-			// The read that fed this write: the caller's latest ListSecrets before it.
+			// The read that fed this write: the caller's latest read of the
+			// secret before it (DescribeSecret; ListSecrets where it carries values).
 			var read time.Time
 			for _, p := range calls[:i] {
-				if p.Action == "ListSecrets" && p.AccessKeyID == c.AccessKeyID {
+				if p.AccessKeyID == c.AccessKeyID && (p.Action == "ListSecrets" || p.Action == "DescribeSecret" && p.Query.Get("SecretId") == id) {
 					read = p.Time
 				}
 			}
@@ -124,37 +125,58 @@ func TestOverlappingInvocationsSerialisePerSecret(t *testing.T) {
 
 // The read that feeds a merge is at most `freshness` old when its write
 // goes out, also when the pacer makes writes wait: aged reads are renewed.
+// With the documented answers each secret is read with DescribeSecret;
+// where ListSecrets carries the values (secrets by name), one listing
+// feeds the writes of a window and a new one the next.
 func TestReadIsFreshWhenItsWriteGoesOut(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	defer w.guard.Protect()
-	var refs []string
-	for i := range 16 {
-		refs = append(refs, byID(nsProd, w.secret(nsProd, fmt.Sprintf("pull-%02d", i), map[string]auth{}, nil)))
-	}
-	// 12 calls a second (10 sustained) make the 33 calls of this run last
-	// about three seconds: three times the 1s freshness window.
-	cfg := config(target("prod-pull", refs...))
-	cfg = strings.Replace(cfg, `"quota":{"calls":60,"per":"1s"}`, `"quota":{"calls":12,"per":"1s"},"freshness":"1s"`, 1)
-	f := w.start(cfg)
-	rep, failed := f.invoke(timerEvent(""), time.Minute)
-	if failed || rep.Rotated != 16 {
-		w.guard.Fatalf("failed=%v rotated=%d", failed, rep.Rotated)
-	}
-	calls := w.emu.Calls()
-	var lastRead time.Time
-	for _, c := range calls {
-		switch c.Action {
-		case "ListSecrets":
-			lastRead = c.Time
-		case "UpdateSecret":
-			if age := c.Time.Sub(lastRead); age > time.Second+250*time.Millisecond {
-				t.Errorf("a write went out %v after the read that fed it (freshness 1s)", age.Round(time.Millisecond))
+	for _, carrying := range []bool{false, true} {
+		t.Run(map[bool]string{false: "documented", true: "ListSecrets carrying values"}[carrying], func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			defer w.guard.Protect()
+			w.emu.SetListSecretsData(carrying)
+			var refs []string
+			for i := range 16 {
+				name := fmt.Sprintf("pull-%02d", i)
+				id := w.secret(nsProd, name, map[string]auth{}, nil)
+				if carrying {
+					refs = append(refs, byName(nsProd, name))
+				} else {
+					refs = append(refs, byID(nsProd, id))
+				}
 			}
-		}
-	}
-	if n := len(w.calls("ListSecrets")); n < 2 {
-		t.Errorf("%d ListSecrets for a run three windows long: aged reads were not renewed", n)
+			// 12 calls a second (10 sustained) make the 35 to 48 calls of this
+			// run last three to five seconds: several 1s freshness windows.
+			cfg := config(target("prod-pull", refs...))
+			cfg = strings.Replace(cfg, `"quota":{"calls":60,"per":"1s"}`, `"quota":{"calls":12,"per":"1s"},"freshness":"1s"`, 1)
+			f := w.start(cfg)
+			rep, failed := f.invoke(timerEvent(""), time.Minute)
+			if failed || rep.Rotated != 16 {
+				w.guard.Fatalf("failed=%v rotated=%d", failed, rep.Rotated)
+			}
+			var lastList time.Time
+			lastDescribe := map[string]time.Time{} // by SecretId
+			for _, c := range w.emu.Calls() {
+				switch c.Action {
+				case "ListSecrets":
+					lastList = c.Time
+				case "DescribeSecret":
+					lastDescribe[c.Query.Get("SecretId")] = c.Time
+				case "UpdateSecret":
+					read := lastDescribe[c.Query.Get("SecretId")]
+					if carrying {
+						read = lastList
+					}
+					if age := c.Time.Sub(read); age > time.Second+250*time.Millisecond {
+						t.Errorf("a write went out %v after the read that fed it (freshness 1s)", age.Round(time.Millisecond))
+					}
+				}
+			}
+			if n := len(w.calls("ListSecrets")); carrying && n < 2 {
+				t.Errorf("%d ListSecrets for a run three windows long: aged reads were not renewed", n)
+			}
+		})
 	}
 }
 

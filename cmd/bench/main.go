@@ -62,49 +62,58 @@ func run(s bench.Scale, coldStarts int, t *table) error {
 		return err
 	}
 
-	// SAE calls per rotated secret, at the scaled production freshness.
+	// SAE calls per rotated secret, at the scaled production freshness: with
+	// the answers the API reference documents, and where ListSecrets carries
+	// the values (an older API: the batched path).
 	fresh := s.Freshness()
 	m := s.M(fresh)
 	other := 0
 	var quota bench.RotationResult
-	for _, ns := range []int{1, 5} {
-		for _, n := range []int{1, 10, 100} {
-			step("rotating %d secret(s) in each of %d namespace(s)", n, ns)
-			r, err := bench.RunRotation(bin, bench.Rotation{Scale: s, Namespaces: ns, PerNamespace: n})
-			if err != nil {
-				return err
+	for _, shape := range bench.Shapes {
+		for _, ns := range []int{1, 5} {
+			for _, n := range []int{1, 10, 100} {
+				step("%s: rotating %d secret(s) in each of %d namespace(s)", shape.Name, n, ns)
+				r, err := bench.RunRotation(bin, bench.Rotation{Scale: s, Namespaces: ns, PerNamespace: n, ByName: shape.ByName, ListData: shape.Carrying})
+				if err != nil {
+					return err
+				}
+				other += r.Calls.Other
+				if ns == 1 && n == 100 && !shape.ByName && !shape.Carrying {
+					quota = r
+				}
+				goal, why := bench.DocumentedBudget(n, shape.ByName), "DescribeSecret, UpdateSecret, DescribeSecret"
+				if shape.ByName {
+					why += " + 1/N ListSecrets"
+				}
+				if shape.Carrying {
+					goal, why = s.CallBudget(n, fresh), "2 + 1/N"
+					switch {
+					case n > m && n%m == 0:
+						why = fmt.Sprintf("2 + 1/m, m = %d", m)
+					case n > m:
+						why = fmt.Sprintf("2 + ⌈N/m⌉/N, m = %d; 2 + 1/m = %.2f", m, 2+1/float64(m))
+					}
+				}
+				t.row(fmt.Sprintf("SAE calls per secret, %s, N = %d × %d namespace(s)", shapeText(shape.Name), n, ns), callsText(r),
+					fmt.Sprintf("≤ %.2f (%s)", goal, why), r.Failed() == 0 && r.CallsPerSecret() <= goal+1e-9)
 			}
-			other += r.Calls.Other
-			if ns == 1 && n == 100 {
-				quota = r
-			}
-			goal := s.CallBudget(n, fresh)
-			why := "2 + 1/N"
-			switch {
-			case n > m && n%m == 0:
-				why = fmt.Sprintf("2 + 1/m, m = %d", m)
-			case n > m:
-				why = fmt.Sprintf("2 + ⌈N/m⌉/N, m = %d; 2 + 1/m = %.2f", m, 2+1/float64(m))
-			}
-			t.row(fmt.Sprintf("SAE calls per secret, N = %d × %d namespace(s)", n, ns), callsText(r),
-				fmt.Sprintf("≤ %.2f (%s; naive 3)", goal, why), r.Failed() == 0 && r.CallsPerSecret() <= goal+1e-9)
 		}
 	}
 	for _, n := range []int{10, 100} {
-		step("rotating %d secrets within one freshness window (%v)", n, rotation.DefaultFreshness)
-		r, err := bench.RunRotation(bin, bench.Rotation{Scale: s, Namespaces: 1, PerNamespace: n, Freshness: rotation.DefaultFreshness})
+		step("answers carrying data: rotating %d secrets by name within one freshness window (%v)", n, rotation.DefaultFreshness)
+		r, err := bench.RunRotation(bin, bench.Rotation{Scale: s, Namespaces: 1, PerNamespace: n, Freshness: rotation.DefaultFreshness, ByName: true, ListData: true})
 		if err != nil {
 			return err
 		}
 		other += r.Calls.Other
 		goal := 2 + 1/float64(n)
-		t.row(fmt.Sprintf("SAE calls per secret, N = %d in one window (freshness %v)", n, rotation.DefaultFreshness), callsText(r),
+		t.row(fmt.Sprintf("SAE calls per secret, %s, N = %d in one window (freshness %v)", shapeText("carrying/name"), n, rotation.DefaultFreshness), callsText(r),
 			fmt.Sprintf("≤ %.2f (2 + 1/N)", goal), r.Failed() == 0 && r.CallsPerSecret() <= goal+1e-9)
 	}
 	t.row("SAE calls other than ListSecrets, UpdateSecret, DescribeSecret (all runs above)", fmt.Sprint(other), "0", other == 0)
 
 	ratio := quota.QuotaRatio(s)
-	t.row("quota-bound: 100 secrets, wall ÷ (SAE calls ÷ quota rate)",
+	t.row("quota-bound: 100 secrets by id (documented answers), wall ÷ (SAE calls ÷ quota rate)",
 		fmt.Sprintf("%.2f (%.2f s for %d calls at %.0f/s)", ratio, quota.Wall.Seconds(), quota.Calls.Admitted(), s.QuotaRate()),
 		"≤ 1.10", quota.Failed() == 0 && ratio <= 1.1)
 	// What the pacer alone allows: its burst, then its ceiling, every slot used.
@@ -219,9 +228,18 @@ func run(s bench.Scale, coldStarts int, t *table) error {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// shapeText words a bench.Shapes name for the table.
+func shapeText(name string) string {
+	return map[string]string{
+		"documented/id":   "documented answers, by id",
+		"documented/name": "documented answers, by name",
+		"carrying/name":   "answers carrying data, by name",
+	}[name]
+}
+
 func callsText(r bench.RotationResult) string {
-	text := fmt.Sprintf("%.2f (%d calls, %d of them ListSecrets, for %d secret(s); %.2f s)", r.CallsPerSecret(), r.Calls.SAE,
-		r.Calls.ByAction["ListSecrets"], r.Rotated, r.Wall.Seconds())
+	text := fmt.Sprintf("%.2f (%d calls: %d ListSecrets, %d DescribeSecret, for %d secret(s); %.2f s)", r.CallsPerSecret(), r.Calls.SAE,
+		r.Calls.ByAction["ListSecrets"], r.Calls.ByAction["DescribeSecret"], r.Rotated, r.Wall.Seconds())
 	if r.Failed() > 0 {
 		text += fmt.Sprintf("; %d FAILED (%s; e.g. %q)", r.Failed(), bench.FailureText(r.Failures), r.FailureSample)
 	}

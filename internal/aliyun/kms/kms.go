@@ -9,10 +9,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/kms"
 
 	"github.com/sae-secret-rotator/rotator/dockercfg"
@@ -113,8 +115,17 @@ func (s *Store) client(ctx context.Context, creds rotation.Credentials, region s
 	return c, nil
 }
 
+// secretValue is GetSecretValue's answer (kms-20160120
+// GetSecretValueResponseBody), decoded from its raw JSON: the SDK's struct
+// cannot tell an absent SecretData from an empty one.
+type secretValue struct {
+	SecretData     *string `json:"SecretData"`
+	SecretDataType string  `json:"SecretDataType"`
+	VersionID      string  `json:"VersionId"`
+}
+
 // get is GetSecretValue of a stage or a version.
-func (s *Store) get(ctx context.Context, creds rotation.Credentials, wh rotation.Where, stage, version string) (*kms.GetSecretValueResponse, error) {
+func (s *Store) get(ctx context.Context, creds rotation.Credentials, wh rotation.Where, stage, version string) (*secretValue, error) {
 	c, err := s.client(ctx, creds, wh.Region)
 	if err != nil {
 		return nil, err
@@ -124,11 +135,16 @@ func (s *Store) get(ctx context.Context, creds rotation.Credentials, wh rotation
 	req.SecretName = wh.SecretName
 	req.VersionStage = stage
 	req.VersionId = version
-	resp := kms.CreateGetSecretValueResponse()
+	resp := responses.NewCommonResponse()
 	if err := c.DoAction(req, resp); err != nil {
 		return nil, notFound(s.b.Fail(ctx, "kms", "GetSecretValue", err), wh, version)
 	}
-	return resp, nil
+	var v secretValue
+	if err := json.Unmarshal(resp.GetHttpContentBytes(), &v); err != nil {
+		return nil, &aliyun.CallError{Product: "kms", Action: "GetSecretValue", Status: resp.GetHttpStatus(), Code: "InvalidResponse",
+			Detail: "the answer is not the documented JSON"}
+	}
+	return &v, nil
 }
 
 // Read implements rotation.Store: the ACSCurrent version of the secret.
@@ -143,7 +159,7 @@ func (s *Store) Read(ctx context.Context, creds rotation.Credentials, ref rotati
 
 type snapshot struct {
 	sec  rotation.Where
-	resp *kms.GetSecretValueResponse
+	resp *secretValue
 }
 
 // Find implements rotation.Snapshot.
@@ -151,13 +167,17 @@ func (s snapshot) Find(rotation.SecretRef) (rotation.Secret, error) { return unw
 
 // unwrap checks the data type and the document; the secret's identity is
 // filled in either way, for the report.
-func unwrap(wh rotation.Where, resp *kms.GetSecretValueResponse) (rotation.Secret, error) {
-	sec := rotation.Secret{Where: wh, ID: wh.Region + "/" + wh.SecretName, Version: resp.VersionId}
+func unwrap(wh rotation.Where, resp *secretValue) (rotation.Secret, error) {
+	sec := rotation.Secret{Where: wh, ID: wh.Region + "/" + wh.SecretName, Version: resp.VersionID}
 	if resp.SecretDataType != "" && resp.SecretDataType != TypeText {
 		return sec, rotation.Errorf(rotation.UnsupportedSecretType, "kms secret %q in %s holds %s data; only text secrets holding a docker config are rotated",
 			wh.SecretName, wh.Region, resp.SecretDataType)
 	}
-	doc := []byte(resp.SecretData)
+	if resp.SecretData == nil {
+		// Never read as an empty value: nothing is written.
+		return sec, rotation.Errorf(rotation.CorruptSecretData, "the GetSecretValue answer for kms secret %q in %s carries no SecretData", wh.SecretName, wh.Region)
+	}
+	doc := []byte(*resp.SecretData)
 	err := dockercfg.Check(doc)
 	if err == nil && len(doc) == 0 {
 		err = errors.New("the value is empty")
@@ -169,11 +189,28 @@ func unwrap(wh rotation.Where, resp *kms.GetSecretValueResponse) (rotation.Secre
 	return sec, nil
 }
 
+// MaxSecretData is the largest SecretData KMS stores, in bytes: 30 KB
+// (the kms-20160120 CreateSecretRequest model of
+// aliyun/alibabacloud-csharp-sdk; docs/cloud-apis.md).
+const MaxSecretData = 30720
+
+// CheckSize implements rotation.SizeLimiter.
+func (s *Store) CheckSize(sec rotation.Secret, config []byte) error {
+	if len(config) > MaxSecretData {
+		return rotation.Errorf(rotation.ValueTooLarge, "the docker config for kms secret %q in %s is %d bytes; KMS stores at most %d bytes a value (SecretData)",
+			sec.Where.SecretName, sec.Where.Region, len(config), MaxSecretData)
+	}
+	return nil
+}
+
 // Write implements rotation.Store: PutSecretValue stores the merged document
 // as a new version made here, staged ACSCurrent. KMS never changes a
-// version's value, so every write makes its own version id. The value goes
-// in the signed form body, not the URL, which proxies and access logs keep.
+// version's value, so every write makes its own version id. Every parameter
+// goes in the query, as the API reference places it (docs/cloud-apis.md).
 func (s *Store) Write(ctx context.Context, creds rotation.Credentials, sec rotation.Secret, config []byte) (string, error) {
+	if err := s.CheckSize(sec, config); err != nil {
+		return "", err
+	}
 	version, err := NewVersionID(time.Now())
 	if err != nil {
 		return "", err
@@ -187,9 +224,10 @@ func (s *Store) Write(ctx context.Context, creds rotation.Credentials, sec rotat
 	req.SecretName = sec.Where.SecretName
 	req.VersionId = version
 	req.SecretDataType = TypeText
+	// A string holding a JSON array (the reference; its default is ACSCurrent).
 	req.VersionStages = `["` + StageCurrent + `"]`
-	req.FormParams["SecretData"] = string(config)
-	resp := kms.CreatePutSecretValueResponse()
+	req.SecretData = string(config)
+	resp := responses.NewCommonResponse()
 	if err := c.DoAction(req, resp); err != nil {
 		return "", notFound(s.b.Fail(ctx, "kms", "PutSecretValue", err), sec.Where, "")
 	}

@@ -251,3 +251,42 @@ func TestOpenAndCredentials(t *testing.T) {
 		t.Errorf("quota %+v", q)
 	}
 }
+
+// An answer without SecretData is corrupt, never an empty value.
+func TestAbsentSecretData(t *testing.T) {
+	emu, st := open(t)
+	emu.CreateKMSSecret(region, "s", `{"auths":{}}`, false)
+	emu.SetAnswerEdit("kms", "GetSecretValue", func(ans map[string]any) { delete(ans, "SecretData") })
+	snap, err := st.Read(context.Background(), creds(key), ref("s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snap.Find(ref("s")); rotation.CodeOf(err) != rotation.CorruptSecretData || !strings.Contains(err.Error(), "carries no SecretData") {
+		t.Errorf("got %v; want CorruptSecretData saying the answer carries no SecretData", err)
+	}
+}
+
+// A docker config over KMS's 30720 bytes is ValueTooLarge, checked before
+// any request (also by Write itself); 30720 bytes pass.
+func TestSizeLimit(t *testing.T) {
+	emu, st := open(t)
+	emu.CreateKMSSecret(region, "s", `{"auths":{}}`, false)
+	sec := rotation.Secret{Where: ref("s").Where(), ID: region + "/s"}
+	big := []byte(`{"x":"` + strings.Repeat("a", kms.MaxSecretData-7) + `"}`)
+	if len(big) != kms.MaxSecretData+1 {
+		t.Fatalf("test value of %d bytes", len(big))
+	}
+	err := st.(rotation.SizeLimiter).CheckSize(sec, big)
+	if rotation.CodeOf(err) != rotation.ValueTooLarge || !strings.Contains(err.Error(), "30721 bytes") || !strings.Contains(err.Error(), "at most 30720 bytes") {
+		t.Errorf("CheckSize: %v; want ValueTooLarge giving the size and the limit", err)
+	}
+	if _, err := st.Write(context.Background(), creds(key), sec, big); rotation.CodeOf(err) != rotation.ValueTooLarge {
+		t.Errorf("Write: %v; want ValueTooLarge", err)
+	}
+	if n := len(emu.Calls()); n != 0 {
+		t.Errorf("%d calls sent for a value over the limit", n)
+	}
+	if err := st.(rotation.SizeLimiter).CheckSize(sec, big[1:]); err != nil {
+		t.Errorf("a value of exactly the limit: %v", err)
+	}
+}

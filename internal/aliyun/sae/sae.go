@@ -1,8 +1,12 @@
 // Package sae is the SAE secret store (product sae, 2019-05-06, ROA):
 // kubernetes.io/dockerconfigjson secrets whose .dockerconfigjson key holds
 // the base64 docker config. SAE-only behaviour lives here: the type check,
-// the data key and its wrapping, namespace reads, RelateApps, the account
-// quota and SAE's error codes.
+// the data key and its wrapping, name resolution (ListSecrets) and reads
+// (DescribeSecret), RelateApps, the account quota and SAE's error codes.
+//
+// The shapes are those of the current API reference (the official SDKs'
+// generated models for sae-20190506, docs/cloud-apis.md): ListSecrets
+// answers metadata only, DescribeSecret a secret's SecretData.
 package sae
 
 import (
@@ -12,14 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/sae"
 
-	"github.com/sae-secret-rotator/rotator/dockercfg"
 	"github.com/sae-secret-rotator/rotator/internal/aliyun"
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
@@ -103,11 +106,14 @@ func (r *Ref) Where() rotation.Where {
 	return rotation.Where{Store: "sae", Region: r.Region(), NamespaceID: r.NamespaceID, SecretID: r.SecretID, SecretName: r.SecretName}
 }
 
-// Store is SAE's secrets, signed with each invocation's credentials.
+// Store is SAE's secrets, signed with each invocation's credentials. For
+// the life of the process it remembers the ids that names resolved to and
+// which namespaces' ListSecrets answers carried values (memory.go).
 type Store struct {
 	b     *aliyun.Backend
 	ep    aliyun.Endpoint
 	quota rotation.Quota
+	mem   memory
 }
 
 // Quota implements rotation.Store: about 60 calls a minute per account,
@@ -126,125 +132,100 @@ func (s *Store) client(ctx context.Context, creds rotation.Credentials, region s
 	return c, nil
 }
 
-// wire is a secret as SAE answers it.
-type wire struct {
-	ns, name, typ string
-	id            int64
-	data          map[string]interface{}
-	apps          []rotation.App
-}
-
-// Read implements rotation.Store: ListSecrets reads the whole namespace.
-func (s *Store) Read(ctx context.Context, creds rotation.Credentials, ref rotation.SecretRef) (rotation.Snapshot, error) {
-	r := ref.(*Ref)
-	c, err := s.client(ctx, creds, r.Region())
+// call sends one request and decodes its raw JSON answer into out: the
+// SDK's response structs cannot tell an absent member from an empty one
+// (its Data struct is shared by 64 SAE answers), so none of them is used.
+func (s *Store) call(ctx context.Context, creds rotation.Credentials, region, action string, req requests.AcsRequest, port *string, out answer) error {
+	c, err := s.client(ctx, creds, region)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	req := sae.CreateListSecretsRequest()
-	s.b.Point(req, &req.Port, s.ep, "sae", r.Region(), true)
-	req.NamespaceId = r.NamespaceID
-	resp := sae.CreateListSecretsResponse()
+	s.b.Point(req, port, s.ep, "sae", region, true)
+	resp := responses.NewCommonResponse()
 	if err := c.DoAction(req, resp); err != nil {
-		return nil, notFound(s.b.Fail(ctx, "sae", "ListSecrets", err), rotation.Where{Store: "sae", Region: r.Region(), NamespaceID: r.NamespaceID})
+		return s.b.Fail(ctx, "sae", action, err)
 	}
-	if err := aliyun.Envelope("sae", "ListSecrets", resp.GetHttpStatus(), resp.Success, resp.Code, resp.Message); err != nil {
-		return nil, err
+	if err := json.Unmarshal(resp.GetHttpContentBytes(), out); err != nil {
+		return &aliyun.CallError{Product: "sae", Action: action, Status: resp.GetHttpStatus(), Code: "InvalidResponse",
+			Detail: "the answer is not the documented JSON"}
 	}
-	snap := &snapshot{}
-	for _, sec := range resp.Data.Secrets {
-		ns := sec.NamespaceId
-		if ns == "" {
-			ns = r.NamespaceID
-		}
-		apps := make([]rotation.App, 0, len(sec.RelateApps))
-		for _, a := range sec.RelateApps {
-			apps = append(apps, rotation.App{AppID: a.AppId, AppName: a.AppName})
-		}
-		snap.secrets = append(snap.secrets, wire{ns: ns, id: sec.SecretId, name: sec.SecretName, typ: sec.SecretType, data: sec.SecretData, apps: apps})
-	}
-	return snap, nil
+	e := out.head()
+	return aliyun.Envelope("sae", action, resp.GetHttpStatus(), e.Success, e.Code, e.Message)
 }
 
-type snapshot struct{ secrets []wire }
-
-// Find implements rotation.Snapshot.
-func (s *snapshot) Find(ref rotation.SecretRef) (rotation.Secret, error) {
-	r := ref.(*Ref)
-	var found []wire
-	for _, sec := range s.secrets {
-		if (r.SecretID != 0 && sec.id == r.SecretID) || (r.SecretName != "" && sec.name == r.SecretName) {
-			found = append(found, sec)
+// Read implements rotation.Store: ListSecrets reads a namespace (it names
+// its secrets; an older API also answered their values), DescribeSecret
+// one secret (a ref that Find resolved or ReadAlone knew).
+func (s *Store) Read(ctx context.Context, creds rotation.Credentials, ref rotation.SecretRef) (rotation.Snapshot, error) {
+	switch r := ref.(type) {
+	case *Ref:
+		req := sae.CreateListSecretsRequest()
+		req.NamespaceId = r.NamespaceID
+		var ans listAnswer
+		if err := s.call(ctx, creds, r.Region(), "ListSecrets", req, &req.Port, &ans); err != nil {
+			return nil, notFound(err, rotation.Where{Store: "sae", Region: r.Region(), NamespaceID: r.NamespaceID})
 		}
+		snap := &listSnapshot{mem: &s.mem, ns: r.NamespaceID}
+		if ans.Data != nil {
+			snap.secrets = ans.Data.Secrets
+		}
+		s.mem.listed(r.NamespaceID, snap.secrets)
+		return snap, nil
+	case *one:
+		sec, missing, err := s.describe(ctx, creds, r.where())
+		if err != nil {
+			return nil, err
+		}
+		return &oneSnapshot{mem: &s.mem, sec: sec, missing: missing}, nil
 	}
-	switch len(found) {
-	case 1:
-		return unwrap(found[0])
-	case 0:
-		return rotation.Secret{}, rotation.Errorf(rotation.SecretNotFound, "%s does not exist", describe(r))
-	default:
-		return rotation.Secret{}, rotation.Errorf(rotation.SecretNotFound, "%d secrets are named %q in namespace %s: give secretId instead",
-			len(found), r.SecretName, r.NamespaceID)
-	}
+	return nil, errors.New("sae: not an SAE secret")
 }
 
-func describe(r *Ref) string {
-	if r.SecretName != "" {
-		return fmt.Sprintf("secret %q in namespace %s", r.SecretName, r.NamespaceID)
+// describe is DescribeSecret; missing reports InvalidSecretId.NotFound.
+func (s *Store) describe(ctx context.Context, creds rotation.Credentials, wh rotation.Where) (sec *secretJSON, missing bool, err error) {
+	req := sae.CreateDescribeSecretRequest()
+	req.NamespaceId = wh.NamespaceID
+	req.SecretId = requests.NewInteger64(wh.SecretID)
+	var ans describeAnswer
+	if err := s.call(ctx, creds, wh.Region, "DescribeSecret", req, &req.Port, &ans); err != nil {
+		var ce *aliyun.CallError
+		if errors.As(err, &ce) && ce.NotFound(codeNoSecret) {
+			return nil, true, nil
+		}
+		return nil, false, notFound(err, wh)
 	}
-	return fmt.Sprintf("secret %d in namespace %s", r.SecretID, r.NamespaceID)
+	return ans.Data, false, nil
 }
 
-// unwrap checks the type and decodes .dockerconfigjson; the secret's
-// identity is filled in either way, for the report.
-func unwrap(w wire) (rotation.Secret, error) {
-	region, _, _ := strings.Cut(w.ns, ":")
-	data := stringMap(w.data)
-	sec := rotation.Secret{
-		Where:     rotation.Where{Store: "sae", Region: region, NamespaceID: w.ns, SecretID: w.id, SecretName: w.name},
-		ID:        w.ns + "/" + strconv.FormatInt(w.id, 10),
-		Consumers: w.apps,
-		Handle:    w,
+// ReadAlone implements rotation.Resolver: a secret by id is read with
+// DescribeSecret, and so is one by a name this process resolved before;
+// where the namespace's ListSecrets carried values, it is read instead.
+func (s *Store) ReadAlone(ref rotation.SecretRef) (rotation.SecretRef, bool) {
+	r, ok := ref.(*Ref)
+	if !ok {
+		return nil, false
 	}
-	if w.typ != DockerConfigType {
-		return sec, rotation.Errorf(rotation.UnsupportedSecretType, "secret %d has type %q; only %q secrets are rotated", w.id, w.typ, DockerConfigType)
-	}
-	doc, err := dockercfg.Unwrap(data[DockerConfigKey])
-	if err == nil {
-		err = dockercfg.Check(doc)
-	}
-	if err != nil {
-		return sec, rotation.Errorf(rotation.CorruptSecretData, "%s of secret %d does not decode: %v", DockerConfigKey, w.id, err)
-	}
-	sec.Config = doc
-	delete(data, DockerConfigKey)
-	sec.Rest = data
-	return sec, nil
+	return s.mem.alone(r)
 }
 
 // Write implements rotation.Store: UpdateSecret replaces the secret's data,
 // so every key is sent. The query value is the wrapped form
-// {"SecretData":"<JSON object>"} that SAE expects today
+// {"SecretData":"<JSON object>"} of the current API reference
 // (docs/cloud-apis.md); the SDK would send the bare object.
 func (s *Store) Write(ctx context.Context, creds rotation.Credentials, sec rotation.Secret, config []byte) (string, error) {
 	wrapped, err := wrap(sec, config)
 	if err != nil {
 		return "", err
 	}
-	c, err := s.client(ctx, creds, sec.Where.Region)
-	if err != nil {
-		return "", err
-	}
 	req := sae.CreateUpdateSecretRequest()
-	s.b.Point(req, &req.Port, s.ep, "sae", sec.Where.Region, true)
 	req.NamespaceId = sec.Where.NamespaceID
 	req.SecretId = requests.NewInteger64(sec.Where.SecretID)
 	req.SecretData = wrapped
-	resp := sae.CreateUpdateSecretResponse()
-	if err := c.DoAction(req, resp); err != nil {
-		return "", notFound(s.b.Fail(ctx, "sae", "UpdateSecret", err), sec.Where)
+	var ans updateAnswer
+	if err := s.call(ctx, creds, sec.Where.Region, "UpdateSecret", req, &req.Port, &ans); err != nil {
+		return "", notFound(err, sec.Where)
 	}
-	return "", aliyun.Envelope("sae", "UpdateSecret", resp.GetHttpStatus(), resp.Success, resp.Code, resp.Message)
+	return "", nil
 }
 
 // wrap builds UpdateSecret's SecretData: every key of the secret, the
@@ -278,62 +259,37 @@ func (s *Store) WireForms(sec rotation.Secret, config []byte) []string {
 
 // ReadBack implements rotation.Store with DescribeSecret.
 func (s *Store) ReadBack(ctx context.Context, creds rotation.Credentials, sec rotation.Secret, _ string) (rotation.Secret, error) {
-	c, err := s.client(ctx, creds, sec.Where.Region)
-	if err != nil {
+	wh := sec.Where
+	got, missing, err := s.describe(ctx, creds, wh)
+	switch {
+	case err != nil:
 		return rotation.Secret{}, err
+	case missing:
+		return rotation.Secret{}, rotation.Errorf(rotation.SecretNotFound, "secret %d does not exist in namespace %s (DescribeSecret: %s)", wh.SecretID, wh.NamespaceID, codeNoSecret)
+	case got == nil:
+		return rotation.Secret{Where: wh}, nil // verification reports the difference
 	}
-	req := sae.CreateDescribeSecretRequest()
-	s.b.Point(req, &req.Port, s.ep, "sae", sec.Where.Region, true)
-	req.NamespaceId = sec.Where.NamespaceID
-	req.SecretId = requests.NewInteger64(sec.Where.SecretID)
-	resp := sae.CreateDescribeSecretResponse()
-	if err := c.DoAction(req, resp); err != nil {
-		return rotation.Secret{}, notFound(s.b.Fail(ctx, "sae", "DescribeSecret", err), sec.Where)
+	back, err := unwrap(wh.NamespaceID, got, got.SecretData)
+	if rotation.CodeOf(err) == rotation.CorruptSecretData {
+		return back, nil // verification reports the difference
 	}
-	if err := aliyun.Envelope("sae", "DescribeSecret", resp.GetHttpStatus(), resp.Success, resp.Code, resp.Message); err != nil {
-		return rotation.Secret{}, err
-	}
-	d := resp.Data
-	apps := make([]rotation.App, 0, len(d.RelateApps))
-	for _, a := range d.RelateApps {
-		apps = append(apps, rotation.App{AppID: a.AppId, AppName: a.AppName})
-	}
-	got, err := unwrap(wire{ns: sec.Where.NamespaceID, id: sec.Where.SecretID, name: d.SecretName, typ: d.SecretType, data: d.SecretData, apps: apps})
-	if err != nil && rotation.CodeOf(err) == rotation.CorruptSecretData {
-		return got, nil // verification reports the difference
-	}
-	return got, err
+	return back, err
 }
+
+// SAE's not-found codes (the SAE API reference's error codes).
+const (
+	codeNoNamespace = "InvalidNamespaceId.NotFound"
+	codeNoSecret    = "InvalidSecretId.NotFound"
+)
 
 // notFound gives SAE's not-found answers their report code.
 func notFound(err error, wh rotation.Where) error {
 	var ce *aliyun.CallError
-	if errors.As(err, &ce) && ce.NotFound("InvalidNamespaceId.NotFound", "InvalidSecretId.NotFound") {
-		if ce.Code == "InvalidNamespaceId.NotFound" {
+	if errors.As(err, &ce) && ce.NotFound(codeNoNamespace, codeNoSecret) {
+		if ce.Code == codeNoNamespace {
 			return rotation.Errorf(rotation.SecretNotFound, "namespace %s does not exist (%s)", wh.NamespaceID, ce.Error())
 		}
 		return rotation.Errorf(rotation.SecretNotFound, "secret %d does not exist in namespace %s (%s)", wh.SecretID, wh.NamespaceID, ce.Error())
 	}
 	return err
-}
-
-// stringMap keeps the string values of SecretData (the SDK decodes it as
-// map[string]interface{}); a non-string value is kept as its JSON text.
-func stringMap(m map[string]interface{}) map[string]string {
-	out := make(map[string]string, len(m))
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		switch v := m[k].(type) {
-		case string:
-			out[k] = v
-		default:
-			b, _ := json.Marshal(v)
-			out[k] = string(b)
-		}
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,12 @@ func open(t *testing.T) (*emulator.Server, rotation.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = emu.Close() })
+	return emu, openAt(t, emu)
+}
+
+// openAt opens a store, with a memory of its own, at an emulator.
+func openAt(t *testing.T, emu *emulator.Server) rotation.Store {
+	t.Helper()
 	st, err := sae.Kind{}.Open(rotation.Env{APITimeout: 5 * time.Second, Quota: rotation.Quota{Calls: 60},
 		Getenv: func(k string) string {
 			if k == sae.EnvEndpoint {
@@ -39,17 +46,52 @@ func open(t *testing.T) (*emulator.Server, rotation.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return emu, st
+	return st
 }
 
 const doc = `{"auths":{"docker.io":{"username":"team","password":"foreign-password"}}}`
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-// Find picks a secret out of one ListSecrets by id or by name, checks its
-// type and unwraps .dockerconfigjson; its other keys are kept aside.
+// read reads a secret as the engine does: ReadAlone's ref, or the
+// namespace's ListSecrets and then, where Find answers Resolved, a
+// DescribeSecret of the secret alone.
+func read(t *testing.T, st rotation.Store, ref rotation.SecretRef) (rotation.Secret, error) {
+	t.Helper()
+	ctx := context.Background()
+	if alone, ok := st.(rotation.Resolver).ReadAlone(ref); ok {
+		ref = alone
+	}
+	for range 2 {
+		snap, err := st.Read(ctx, creds(), ref)
+		if err != nil {
+			return rotation.Secret{}, err
+		}
+		sec, err := snap.Find(ref)
+		var res *rotation.Resolved
+		if !errors.As(err, &res) {
+			return sec, err
+		}
+		ref = res.Ref
+	}
+	t.Fatal("a read of the secret alone answered Resolved")
+	return rotation.Secret{}, nil
+}
+
+func actions(emu *emulator.Server) string {
+	var out []string
+	for _, c := range emu.Calls() {
+		out = append(out, c.Action)
+	}
+	emu.ResetCalls()
+	return strings.Join(out, " ")
+}
+
+// A secret by id is read with DescribeSecret alone; by name, ListSecrets
+// resolves it (exactly one must match), then DescribeSecret reads it. The
+// type is checked, .dockerconfigjson unwrapped, the other keys kept aside.
 func TestFind(t *testing.T) {
-	emu, st := open(t)
+	emu, _ := open(t)
 	good, _ := emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: "good", Type: sae.DockerConfigType,
 		Data: map[string]string{sae.DockerConfigKey: b64(doc), "notes": "kept"}, RelateApps: []emulator.App{{AppID: "a1", AppName: "api"}}})
 	_, _ = emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: "opaque", Type: "Opaque", Data: map[string]string{"k": "v"}})
@@ -57,26 +99,28 @@ func TestFind(t *testing.T) {
 	_, _ = emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: "twice", Type: sae.DockerConfigType, Data: map[string]string{sae.DockerConfigKey: b64(doc)}})
 	_, _ = emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: "twice", Type: sae.DockerConfigType, Data: map[string]string{sae.DockerConfigKey: b64(doc)}})
 
-	snap, err := st.Read(context.Background(), creds(), &sae.Ref{NamespaceID: ns, SecretID: good})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
-		name string
-		ref  sae.Ref
-		code rotation.Code
+		name  string
+		ref   sae.Ref
+		code  rotation.Code
+		calls string
 	}{
-		{"by id", sae.Ref{NamespaceID: ns, SecretID: good}, ""},
-		{"by name", sae.Ref{NamespaceID: ns, SecretName: "good"}, ""},
-		{"wrong type", sae.Ref{NamespaceID: ns, SecretName: "opaque"}, rotation.UnsupportedSecretType},
-		{"not base64", sae.Ref{NamespaceID: ns, SecretName: "corrupt"}, rotation.CorruptSecretData},
-		{"two of that name", sae.Ref{NamespaceID: ns, SecretName: "twice"}, rotation.SecretNotFound},
-		{"no such id", sae.Ref{NamespaceID: ns, SecretID: 999}, rotation.SecretNotFound},
+		{"by id", sae.Ref{NamespaceID: ns, SecretID: good}, "", "DescribeSecret"},
+		{"by name", sae.Ref{NamespaceID: ns, SecretName: "good"}, "", "ListSecrets DescribeSecret"},
+		{"wrong type, from the listing", sae.Ref{NamespaceID: ns, SecretName: "opaque"}, rotation.UnsupportedSecretType, "ListSecrets"},
+		{"not base64", sae.Ref{NamespaceID: ns, SecretName: "corrupt"}, rotation.CorruptSecretData, "ListSecrets DescribeSecret"},
+		{"two of that name", sae.Ref{NamespaceID: ns, SecretName: "twice"}, rotation.SecretNotFound, "ListSecrets"},
+		{"no such name", sae.Ref{NamespaceID: ns, SecretName: "none"}, rotation.SecretNotFound, "ListSecrets"},
+		{"no such id", sae.Ref{NamespaceID: ns, SecretID: 999}, rotation.SecretNotFound, "DescribeSecret"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sec, err := snap.Find(&tc.ref)
+			emu.ResetCalls()
+			sec, err := read(t, openAt(t, emu), &tc.ref)
 			if rotation.CodeOf(err) != tc.code {
 				t.Fatalf("error %v, want code %q", err, tc.code)
+			}
+			if got := actions(emu); got != tc.calls {
+				t.Errorf("calls %q, want %q", got, tc.calls)
 			}
 			if tc.code != "" {
 				return
@@ -84,11 +128,162 @@ func TestFind(t *testing.T) {
 			if sec.Where.SecretID != good || sec.Where.SecretName != "good" || sec.Where.Region != "cn-hangzhou" || string(sec.Config) != doc {
 				t.Errorf("found %+v, config as stored: %v", sec.Where, string(sec.Config) == doc)
 			}
-			if sec.Rest["notes"] != "kept" || len(sec.Rest) != 1 || len(sec.Consumers) != 1 {
-				t.Errorf("rest %v, consumers %v", sec.Rest, sec.Consumers)
+			if sec.Rest["notes"] != "kept" || len(sec.Rest) != 1 || len(sec.Consumers) != 1 || sec.ID != ns+"/1" {
+				t.Errorf("rest %v, consumers %v, id %q", sec.Rest, sec.Consumers, sec.ID)
 			}
 		})
 	}
+}
+
+// A DescribeSecret answer without a value is corrupt, never an empty
+// config: SecretData absent or null, no .dockerconfigjson key, a value that
+// is not a string. A present empty .dockerconfigjson is {}.
+func TestAbsentValueIsCorrupt(t *testing.T) {
+	emu, st := open(t)
+	id, _ := emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: "good", Type: sae.DockerConfigType,
+		Data: map[string]string{sae.DockerConfigKey: b64(doc), "notes": "kept"}})
+	data := func(edit func(d map[string]any)) func(map[string]any) {
+		return func(ans map[string]any) { edit(ans["Data"].(map[string]any)) }
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(map[string]any)
+		code rotation.Code
+		want string
+	}{
+		{"no SecretData member", data(func(d map[string]any) { delete(d, "SecretData") }), rotation.CorruptSecretData, "carries no SecretData"},
+		{"SecretData null", data(func(d map[string]any) { d["SecretData"] = nil }), rotation.CorruptSecretData, "carries no SecretData"},
+		{"no .dockerconfigjson key", data(func(d map[string]any) { d["SecretData"] = map[string]any{"notes": "kept"} }), rotation.CorruptSecretData, "no .dockerconfigjson key"},
+		{".dockerconfigjson null", data(func(d map[string]any) { d["SecretData"] = map[string]any{sae.DockerConfigKey: nil} }), rotation.CorruptSecretData, "not a string"},
+		{"a value not a string", data(func(d map[string]any) { d["SecretData"].(map[string]any)["notes"] = 7 }), rotation.CorruptSecretData, "not a string"},
+		{"no Data", func(ans map[string]any) { delete(ans, "Data") }, rotation.CorruptSecretData, "carries no Data"},
+		{"empty .dockerconfigjson", data(func(d map[string]any) { d["SecretData"] = map[string]any{sae.DockerConfigKey: ""} }), "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			emu.SetAnswerEdit("sae", "DescribeSecret", tc.edit)
+			defer emu.SetAnswerEdit("sae", "DescribeSecret", nil)
+			sec, err := read(t, st, &sae.Ref{NamespaceID: ns, SecretID: id})
+			if rotation.CodeOf(err) != tc.code || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("error %v, want code %q saying %q", err, tc.code, tc.want)
+			}
+			if tc.code == "" && string(sec.Config) != "{}" {
+				t.Errorf("an empty .dockerconfigjson reads as %d bytes, want {}", len(sec.Config))
+			}
+			if sec.Where.SecretID != id {
+				t.Errorf("the failure names secret %d, want %d", sec.Where.SecretID, id)
+			}
+		})
+	}
+}
+
+// Where ListSecrets carries SecretData (an older API version), it is the
+// read: one call reads the namespace, and the namespace's secrets by id are
+// read with it from then on; a listing without a secret's value makes
+// DescribeSecret read it after all.
+func TestListSecretsCarryingData(t *testing.T) {
+	emu, st := open(t)
+	emu.SetListSecretsData(true)
+	id, _ := emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: "good", Type: sae.DockerConfigType,
+		Data: map[string]string{sae.DockerConfigKey: b64(doc), "notes": "kept"}})
+	byName, byID := &sae.Ref{NamespaceID: ns, SecretName: "good"}, &sae.Ref{NamespaceID: ns, SecretID: id}
+	if _, ok := st.(rotation.Resolver).ReadAlone(byID); !ok {
+		t.Fatal("a secret by id is read alone until a listing is seen to carry values")
+	}
+	sec, err := read(t, st, byName)
+	if err != nil || string(sec.Config) != doc || sec.Rest["notes"] != "kept" {
+		t.Fatalf("read: %v, config as stored: %v", err, string(sec.Config) == doc)
+	}
+	if got := actions(emu); got != "ListSecrets" {
+		t.Errorf("calls %q, want ListSecrets alone", got)
+	}
+	for _, ref := range []*sae.Ref{byID, byName} {
+		if _, ok := st.(rotation.Resolver).ReadAlone(ref); ok {
+			t.Errorf("%+v: read alone although the namespace's listing carries values", *ref)
+		}
+	}
+	// A listing whose entry lacks the value is no read of it.
+	emu.SetAnswerEdit("sae", "ListSecrets", func(ans map[string]any) {
+		for _, s := range ans["Data"].(map[string]any)["Secrets"].([]any) {
+			delete(s.(map[string]any), "SecretData")
+		}
+	})
+	if sec, err := read(t, st, byID); err != nil || string(sec.Config) != doc {
+		t.Fatalf("read: %v", err)
+	}
+	if got := actions(emu); got != "ListSecrets DescribeSecret" {
+		t.Errorf("calls %q, want ListSecrets DescribeSecret", got)
+	}
+	if _, ok := st.(rotation.Resolver).ReadAlone(byID); !ok {
+		t.Error("a listing without values must end the batched path")
+	}
+}
+
+// A name resolved once is read alone by the process while DescribeSecret
+// confirms the name; an answer with another name, or none (the id is gone),
+// is ErrMoved and forgets the resolution.
+func TestResolvedNameReused(t *testing.T) {
+	emu, st := open(t)
+	id, _ := emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: "good", Type: sae.DockerConfigType,
+		Data: map[string]string{sae.DockerConfigKey: b64(doc)}})
+	ref := &sae.Ref{NamespaceID: ns, SecretName: "good"}
+	if _, err := read(t, st, ref); err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(emu); got != "ListSecrets DescribeSecret" {
+		t.Errorf("first read: calls %q", got)
+	}
+	if _, err := read(t, st, ref); err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(emu); got != "DescribeSecret" {
+		t.Errorf("second read: calls %q, want DescribeSecret alone", got)
+	}
+	moved := func(why string) {
+		t.Helper()
+		alone := aloneRef(t, st, ref)
+		snap, err := st.Read(context.Background(), creds(), alone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := snap.Find(alone); !errors.Is(err, rotation.ErrMoved) {
+			t.Errorf("%s: %v, want ErrMoved", why, err)
+		}
+		if _, ok := st.(rotation.Resolver).ReadAlone(ref); ok {
+			t.Errorf("%s: the resolution was kept", why)
+		}
+	}
+	emu.SetAnswerEdit("sae", "DescribeSecret", func(ans map[string]any) { ans["Data"].(map[string]any)["SecretName"] = "renamed" })
+	moved("DescribeSecret answers another name")
+	emu.SetAnswerEdit("sae", "DescribeSecret", nil)
+
+	if _, err := read(t, st, ref); err != nil { // resolved again
+		t.Fatal(err)
+	}
+	if err := emu.DeleteSecret(ns, id); err != nil {
+		t.Fatal(err)
+	}
+	moved("the id no longer exists")
+	if _, err := emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: "good", Type: sae.DockerConfigType,
+		Data: map[string]string{sae.DockerConfigKey: b64(doc)}}); err != nil {
+		t.Fatal(err)
+	}
+	emu.ResetCalls()
+	if sec, err := read(t, st, ref); err != nil || sec.Where.SecretID == id {
+		t.Fatalf("the name, given to a new secret: %v, id %d (the old one was %d)", err, sec.Where.SecretID, id)
+	}
+	if got := actions(emu); got != "ListSecrets DescribeSecret" {
+		t.Errorf("calls %q", got)
+	}
+}
+
+// aloneRef is ReadAlone's ref for r.
+func aloneRef(t *testing.T, st rotation.Store, r *sae.Ref) rotation.SecretRef {
+	t.Helper()
+	ref, ok := st.(rotation.Resolver).ReadAlone(r)
+	if !ok {
+		t.Fatalf("%+v is not read alone", *r)
+	}
+	return ref
 }
 
 // Write sends every key in SAE's wrapped form, the docker config base64
@@ -98,11 +293,7 @@ func TestWriteAndReadBack(t *testing.T) {
 	id, _ := emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: "good", Type: sae.DockerConfigType,
 		Data: map[string]string{sae.DockerConfigKey: b64(doc), "notes": "kept"}})
 	ctx := context.Background()
-	snap, err := st.Read(ctx, creds(), &sae.Ref{NamespaceID: ns, SecretID: id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec, err := snap.Find(&sae.Ref{NamespaceID: ns, SecretID: id})
+	sec, err := read(t, st, &sae.Ref{NamespaceID: ns, SecretID: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +321,7 @@ func TestWriteAndReadBack(t *testing.T) {
 	for _, c := range emu.Calls() {
 		actions = append(actions, c.Action)
 	}
-	if strings.Join(actions, " ") != "ListSecrets UpdateSecret DescribeSecret" {
+	if strings.Join(actions, " ") != "DescribeSecret UpdateSecret DescribeSecret" {
 		t.Errorf("calls %v", actions)
 	}
 }

@@ -200,10 +200,11 @@ func (v *version) Find(ref rotation.SecretRef) (rotation.Secret, error) {
 	if v.binary {
 		return sec, rotation.Errorf(rotation.UnsupportedSecretType, "csms secret %q holds a binary value (secret_binary); only a text value holding a docker config is rotated", r.SecretName)
 	}
-	var doc []byte
-	if v.value != nil {
-		doc = []byte(*v.value)
+	if v.value == nil {
+		// Never read as an empty value: nothing is written.
+		return sec, rotation.Errorf(rotation.CorruptSecretData, "the ShowSecretVersion answer for csms secret %q carries no secret_string", r.SecretName)
 	}
+	doc := []byte(*v.value)
 	err := dockercfg.Check(doc)
 	if err == nil && len(doc) == 0 {
 		err = errors.New("the value is empty") // not a JSON object, as for KMS and SSM
@@ -215,9 +216,26 @@ func (v *version) Find(ref rotation.SecretRef) (rotation.Secret, error) {
 	return sec, nil
 }
 
+// MaxValue is the largest secret_string CSMS stores, in bytes: 32 KB
+// (maxLength 32768 on CreateSecretVersion's page,
+// https://support.huaweicloud.com/intl/en-us/api-dew/CreateSecretVersion.html).
+const MaxValue = 32768
+
+// CheckSize implements rotation.SizeLimiter.
+func (s *Store) CheckSize(sec rotation.Secret, cfg []byte) error {
+	if len(cfg) > MaxValue {
+		return rotation.Errorf(rotation.ValueTooLarge, "the docker config for csms secret %q is %d bytes; CSMS stores at most %d bytes a value (secret_string)",
+			sec.Where.SecretName, len(cfg), MaxValue)
+	}
+	return nil
+}
+
 // Write implements rotation.Store: CreateSecretVersion with the merged
 // config as secret_string; the new version becomes `latest`.
 func (s *Store) Write(ctx context.Context, _ rotation.Credentials, sec rotation.Secret, cfg []byte) (string, error) {
+	if err := s.CheckSize(sec, cfg); err != nil {
+		return "", err
+	}
 	r := sec.Handle.(*Ref)
 	c, err := s.client(ctx, r)
 	if err != nil {

@@ -299,3 +299,39 @@ func TestRefValidate(t *testing.T) {
 		t.Errorf("key %q group %q", r.Key(), r.Group())
 	}
 }
+
+// An answer without secret_string (and without secret_binary) is corrupt,
+// never an empty value; a docker config over CSMS's 32768 bytes is
+// ValueTooLarge before any request.
+func TestAbsentValueAndSizeLimit(t *testing.T) {
+	emu := start(t)
+	st, err := open(t, emu, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu.SetAnswerEdit("csms", "ShowSecretVersion", func(ans map[string]any) { delete(ans["version"].(map[string]any), "secret_string") })
+	if _, err := read(t, st, "acr-pull"); rotation.CodeOf(err) != rotation.CorruptSecretData || !strings.Contains(err.Error(), "carries no secret_string") {
+		t.Errorf("got %v; want CorruptSecretData saying the answer carries no secret_string", err)
+	}
+	emu.SetAnswerEdit("csms", "ShowSecretVersion", nil)
+
+	sec, err := read(t, st, "acr-pull")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu.ResetCalls()
+	big := []byte(`{"x":"` + strings.Repeat("a", csms.MaxValue-7) + `"}`)
+	err = st.(rotation.SizeLimiter).CheckSize(sec, big)
+	if rotation.CodeOf(err) != rotation.ValueTooLarge || !strings.Contains(err.Error(), "32769 bytes") || !strings.Contains(err.Error(), "at most 32768 bytes") {
+		t.Errorf("CheckSize: %v; want ValueTooLarge giving the size and the limit", err)
+	}
+	if _, err := st.Write(context.Background(), rotation.Credentials{}, sec, big); rotation.CodeOf(err) != rotation.ValueTooLarge {
+		t.Errorf("Write: %v; want ValueTooLarge", err)
+	}
+	if n := len(emu.Calls()); n != 0 {
+		t.Errorf("%d calls sent for a value over the limit", n)
+	}
+	if err := st.(rotation.SizeLimiter).CheckSize(sec, big[1:]); err != nil {
+		t.Errorf("a value of exactly the limit: %v", err)
+	}
+}

@@ -165,10 +165,11 @@ func (s *Store) get(ctx context.Context, h handle) (rotation.Secret, error) {
 	if b := resp.Response.SecretBinary; b != nil && *b != "" {
 		return sec, rotation.Errorf(rotation.UnsupportedSecretType, "%s holds binary data (SecretBinary); only a text value (SecretString) holding a docker config is rotated", describe(h))
 	}
-	var value string
-	if v := resp.Response.SecretString; v != nil {
-		value = *v
+	if resp.Response.SecretString == nil {
+		// Never read as an empty value: nothing is written.
+		return sec, rotation.Errorf(rotation.CorruptSecretData, "the GetSecretValue answer for %s carries no SecretString", describe(h))
 	}
+	value := *resp.Response.SecretString
 	sec.Config = []byte(value)
 	if value == "" {
 		return sec, rotation.Errorf(rotation.CorruptSecretData, "%s is empty: store a docker config such as {\"auths\":{}}", describe(h))
@@ -191,10 +192,29 @@ func notFound(ce *CallError, h handle) error {
 	return ce
 }
 
+// MaxValue is the largest SecretString SSM stores, in bytes: 4096 on the
+// international CreateSecret page
+// (https://intl.cloud.tencent.com/document/api/1078/38656) and in older
+// SDKs, the stricter of its two documented figures (the Chinese page,
+// https://cloud.tencent.com/document/product/1105/40529, says 32 KB).
+const MaxValue = 4096
+
+// CheckSize implements rotation.SizeLimiter.
+func (s *Store) CheckSize(sec rotation.Secret, config []byte) error {
+	if len(config) > MaxValue {
+		return rotation.Errorf(rotation.ValueTooLarge, "the docker config for ssm secret %q in %s is %d bytes; SSM stores at most %d bytes a value (SecretString)",
+			sec.Where.SecretName, sec.Where.Region, len(config), MaxValue)
+	}
+	return nil
+}
+
 // Write implements rotation.Store: UpdateSecret overwrites the version's
 // content with the merged document. It returns the version it overwrote,
 // the one it named: the API's answer is not needed to find it again.
 func (s *Store) Write(ctx context.Context, _ rotation.Credentials, sec rotation.Secret, config []byte) (string, error) {
+	if err := s.CheckSize(sec, config); err != nil {
+		return "", err
+	}
 	h, ok := sec.Handle.(handle)
 	if !ok {
 		return "", errors.New("ssm UpdateSecret: the secret was not read from SSM")

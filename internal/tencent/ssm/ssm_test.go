@@ -342,3 +342,41 @@ func TestTransportErrors(t *testing.T) {
 		t.Errorf("a hung call with the invocation's deadline in 100ms: %v after %v, want cancelled promptly", err, took)
 	}
 }
+
+// An answer without SecretString is corrupt, never an empty value; a docker
+// config over SSM's 4096 bytes is ValueTooLarge before any request.
+func TestAbsentValueAndSizeLimit(t *testing.T) {
+	t.Parallel()
+	emu := cloud(t)
+	st, err := open(t, env(emu, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Ref{region, "acr-pull", "current"}
+	emu.SetAnswerEdit("ssm", "GetSecretValue", func(ans map[string]any) { delete(ans["Response"].(map[string]any), "SecretString") })
+	snap, err := st.Read(context.Background(), rotation.Credentials{}, r)
+	if err == nil {
+		_, err = snap.Find(r)
+	}
+	if rotation.CodeOf(err) != rotation.CorruptSecretData || !strings.Contains(err.Error(), "carries no SecretString") {
+		t.Errorf("got %v; want CorruptSecretData saying the answer carries no SecretString", err)
+	}
+	emu.SetAnswerEdit("ssm", "GetSecretValue", nil)
+
+	sec := rotation.Secret{Where: r.Where(), Handle: handle{region: region, name: "acr-pull", version: "current"}}
+	emu.ResetCalls()
+	big := []byte(`{"x":"` + strings.Repeat("a", MaxValue-7) + `"}`)
+	err = st.CheckSize(sec, big)
+	if rotation.CodeOf(err) != rotation.ValueTooLarge || !strings.Contains(err.Error(), "4097 bytes") || !strings.Contains(err.Error(), "at most 4096 bytes") {
+		t.Errorf("CheckSize: %v; want ValueTooLarge giving the size and the limit", err)
+	}
+	if _, err := st.Write(context.Background(), rotation.Credentials{}, sec, big); rotation.CodeOf(err) != rotation.ValueTooLarge {
+		t.Errorf("Write: %v; want ValueTooLarge", err)
+	}
+	if n := len(emu.Calls()); n != 0 {
+		t.Errorf("%d calls sent for a value over the limit", n)
+	}
+	if err := st.CheckSize(sec, big[1:]); err != nil {
+		t.Errorf("a value of exactly the limit: %v", err)
+	}
+}
