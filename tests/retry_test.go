@@ -87,7 +87,11 @@ func TestFCRetryCostsNothingTwice(t *testing.T) {
 
 // Two targets write different hosts of one secret while ListSecrets answers
 // one update behind: the second target's read lags behind the first one's
-// write, is read again, and both hosts end with this run's tokens.
+// write, is read again, and both hosts end with this run's tokens. The
+// listing carries the values here, as older API versions did: it is then the
+// read that feeds the merge, while DescribeSecret verifies, so the lag
+// reaches the second target's read (with documented answers DescribeSecret
+// is both, and verification's re-reads use the lag up).
 func TestLaggingReadLosesNoUpdate(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -97,8 +101,9 @@ func TestLaggingReadLosesNoUpdate(t *testing.T) {
 	id := w.secret(nsProd, "shared-pull", old, nil)
 	tgt := func(name, host string) string {
 		return fmt.Sprintf(`{"name":%q,"source":{"type":"acr-ee","instanceId":%q,"regionId":%q,"domains":[%q]},"secrets":[%s]}`,
-			name, instanceID, region, host, byID(nsProd, id))
+			name, instanceID, region, host, byName(nsProd, "shared-pull"))
 	}
+	w.emu.SetListSecretsData(true)
 	w.emu.SetFault("ListSecrets", emulator.Fault{LagReads: 1})
 	f := w.start(config(tgt("host-a", hostA), tgt("host-b", hostB)))
 	rep, failed := f.invoke(timerEvent(""), time.Minute)
