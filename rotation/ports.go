@@ -114,6 +114,13 @@ type Secret struct {
 	// SecretData keys); a write keeps it and verification checks it.
 	Rest    map[string]string
 	Version string
+	// Changed is the store's own record of when the secret last changed
+	// (SAE: UpdateTime; KMS and CSMS: the version's creation time), read
+	// with it at no extra call. Zero means unknown (the store keeps none, or
+	// the answer lacks the member or it does not parse): never "long ago",
+	// and never "now". The event cooldown and the retry rule weigh it beside
+	// this instance's memory.
+	Changed time.Time
 	// Consumers are the applications that use the secret, for stores that
 	// know them (SAE's RelateApps): non-nil, even when empty, for those.
 	Consumers []App
