@@ -123,9 +123,9 @@ type secretValue struct {
 	SecretDataType string  `json:"SecretDataType"`
 	VersionID      string  `json:"VersionId"`
 	// CreateTime: "The time when the secret was created", a string such as
-	// "2024-02-21T15:39:26Z" (the model and the GetSecretValue reference;
-	// docs/cloud-apis.md). Raw, so that another type leaves it unknown
-	// instead of failing the read.
+	// "2024-02-21T15:39:26Z" (the model's text and example; the gateway's
+	// GetSecretValue reference: docs/cloud-apis.md). Raw, so that another
+	// type leaves it unknown instead of failing the read.
 	CreateTime json.RawMessage `json:"CreateTime"`
 }
 
