@@ -57,8 +57,9 @@ type Config struct {
 	APITimeout Duration `json:"apiTimeout"`
 	// Concurrency bounds how many secrets rotate at once.
 	Concurrency int `json:"concurrency"`
-	// EventCooldown: an event-triggered run skips a secret this instance
-	// wrote less than this long ago.
+	// EventCooldown: an event-triggered run (and FC's retry of a failed
+	// run) skips a secret that changed less than this long ago, by this
+	// instance's memory or the store's record (lastChange).
 	EventCooldown Duration `json:"eventCooldown"`
 	// ThrottleWait is the first wait after a throttled answer; it doubles
 	// while throttling goes on.

@@ -114,6 +114,13 @@ type Secret struct {
 	// SecretData keys); a write keeps it and verification checks it.
 	Rest    map[string]string
 	Version string
+	// Changed is the store's own record of when the secret last changed
+	// (its update time, or the creation time of the version read, as the
+	// adapter maps it), from the read itself: no call is made for it. Zero
+	// means unknown (the store keeps none, the answer lacks it, or it does
+	// not parse): never "long ago", and never "now". The event cooldown and
+	// the retry rule weigh it beside this instance's memory (lastChange).
+	Changed time.Time
 	// Consumers are the applications that use the secret, for stores that
 	// know them (SAE's RelateApps): non-nil, even when empty, for those.
 	Consumers []App

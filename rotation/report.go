@@ -21,8 +21,9 @@ const (
 	LoginSkipped     = "skipped"
 )
 
-// ReasonCooldown is a skipped result's reason: an event-triggered run found
-// the secret written by this instance less than eventCooldown ago.
+// ReasonCooldown is a skipped result's reason: an event-triggered run (or
+// FC's retry of a failed run) found the secret changed less than
+// eventCooldown ago, by this instance's memory or the store's record.
 const ReasonCooldown = "cooldown"
 
 // maxReason bounds a manual event's reason, in characters, in the logs and

@@ -118,7 +118,7 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 		return errorf(DeadlineExceeded, "not started: it could not finish before the invocation's deadline")
 	}
 	refKey := it.spec.Store + "/" + it.spec.Ref.Key()
-	if w.coolingDown(refKey, res) {
+	if w.coolingDown(refKey, Secret{}, nil, res) {
 		return nil
 	}
 	src := w.source(it.target.Source)
@@ -156,8 +156,8 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 		}
 		unlock()
 	}()
-	if w.coolingDown(key, res) {
-		return nil
+	if w.coolingDown(key, sec, hosts(doms), res) {
+		return nil // it cost its read: no mint, no login, no write
 	}
 	if w.req.DryRun {
 		// What the write would do, computed by the merge's own reading.
@@ -276,24 +276,21 @@ func mayHaveLanded(err error) bool {
 }
 
 // coolingDown reports (and records in res) a secret that changed less than
-// eventCooldown ago, met by an event-triggered run or by FC's retry of a
-// failed rotation: skipped, before any call for it.
-func (w *invocation) coolingDown(key string, res *Result) bool {
+// eventCooldown ago (lastChange), met by an event run or by FC's retry of a
+// failed one: skipped. Before the read (sec zero) only this instance's
+// memory counts, at no call; after it, the store's record too. A change the
+// cooldown or more in the future (a clock or a parse gone wrong) never holds.
+func (w *invocation) coolingDown(key string, sec Secret, hosts []string, res *Result) bool {
 	if w.req.Trigger != TriggerEvent && (!w.retry || w.req.DryRun) {
 		return false
 	}
-	last := w.lastChange(key)
-	if last.IsZero() || w.r.now().Sub(last) >= w.r.cfg.EventCooldown.Duration {
+	last, cd := lastChange(w.r.lastRotation(key), sec, hosts), w.r.cfg.EventCooldown.Duration
+	if age := w.r.now().Sub(last); last.IsZero() || age >= cd || age <= -cd {
 		return false
 	}
 	res.Status, res.Reason, res.Registries = StatusSkipped, ReasonCooldown, nil
 	return true
 }
-
-// lastChange is when a secret last changed as far as the cooldown knows:
-// this instance's last rotation of it. A store's own record of a secret's
-// last change is the second source meant to join here (the later counts).
-func (w *invocation) lastChange(key string) time.Time { return w.r.lastRotation(key) }
 
 func mergeWhere(cfg, read Where) Where {
 	if read.Store == "" {

@@ -40,7 +40,7 @@ func TestInstanceConcurrencyRule(t *testing.T) {
 
 // The function runs one invocation at a time: overlapping invocations would
 // each get an instance of their own (go1 has no instance concurrency), with
-// its own quota pacer, locks and cooldown. Reserved concurrency 1 caps the
+// its own quota pacer and locks. Reserved concurrency 1 caps the
 // function at one instance; timer and event invocations wait in FC's queue.
 func TestOneRunAtATime(t *testing.T) {
 	sp := loadSYAML(t).function(t)

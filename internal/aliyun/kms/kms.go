@@ -122,6 +122,27 @@ type secretValue struct {
 	SecretData     *string `json:"SecretData"`
 	SecretDataType string  `json:"SecretDataType"`
 	VersionID      string  `json:"VersionId"`
+	// CreateTime: "The time when the secret was created", a string such as
+	// "2024-02-21T15:39:26Z" (the model's text and example; the gateway's
+	// GetSecretValue reference: docs/cloud-apis.md). Raw, so that another
+	// type leaves it unknown instead of failing the read.
+	CreateTime json.RawMessage `json:"CreateTime"`
+}
+
+// changed reads CreateTime as the time the value answered was stored: zero
+// (unknown) when it is absent or not an RFC 3339 string. Were it the
+// secret's own creation, it would be earlier than the value's, never later:
+// the cooldown would then hold less often, never wrongly.
+func (v *secretValue) changed() time.Time {
+	var s string
+	if json.Unmarshal(v.CreateTime, &s) != nil {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // get is GetSecretValue of a stage or a version.
@@ -168,7 +189,7 @@ func (s snapshot) Find(rotation.SecretRef) (rotation.Secret, error) { return unw
 // unwrap checks the data type and the document; the secret's identity is
 // filled in either way, for the report.
 func unwrap(wh rotation.Where, resp *secretValue) (rotation.Secret, error) {
-	sec := rotation.Secret{Where: wh, ID: wh.Region + "/" + wh.SecretName, Version: resp.VersionID}
+	sec := rotation.Secret{Where: wh, ID: wh.Region + "/" + wh.SecretName, Version: resp.VersionID, Changed: resp.changed()}
 	if resp.SecretDataType != "" && resp.SecretDataType != TypeText {
 		return sec, rotation.Errorf(rotation.UnsupportedSecretType, "kms secret %q in %s holds %s data; only text secrets holding a docker config are rotated",
 			wh.SecretName, wh.Region, resp.SecretDataType)

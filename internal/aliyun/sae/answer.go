@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sae-secret-rotator/rotator/dockercfg"
 	"github.com/sae-secret-rotator/rotator/rotation"
@@ -51,7 +52,11 @@ type secretJSON struct {
 	SecretName  string          `json:"SecretName"`
 	SecretType  string          `json:"SecretType"`
 	SecretData  json.RawMessage `json:"SecretData"`
-	RelateApps  []struct {
+	// UpdateTime is when the secret last changed, epoch ms (int64 in the
+	// reference): raw, so that an answer without it, or with another type,
+	// still reads (the change time is then unknown, never an error).
+	UpdateTime json.RawMessage `json:"UpdateTime"`
+	RelateApps []struct {
 		AppID   string `json:"AppId"`
 		AppName string `json:"AppName"`
 	} `json:"RelateApps"`
@@ -174,6 +179,7 @@ func identify(ns string, w *secretJSON) (rotation.Secret, error) {
 		Where:     rotation.Where{Store: "sae", Region: region, NamespaceID: ns, SecretID: w.SecretID, SecretName: w.SecretName},
 		ID:        ns + "/" + strconv.FormatInt(w.SecretID, 10),
 		Consumers: apps,
+		Changed:   changed(w.UpdateTime),
 	}
 	if w.SecretType != DockerConfigType {
 		return sec, rotation.Errorf(rotation.UnsupportedSecretType, "secret %d has type %q; only %q secrets are rotated", w.SecretID, w.SecretType, DockerConfigType)
@@ -210,6 +216,16 @@ func unwrap(ns string, w *secretJSON, raw json.RawMessage) (rotation.Secret, err
 	delete(data, DockerConfigKey)
 	sec.Rest = data
 	return sec, nil
+}
+
+// changed reads UpdateTime, epoch milliseconds: zero (unknown) when it is
+// absent, null, not an integer or not positive.
+func changed(raw json.RawMessage) time.Time {
+	ms, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }
 
 // one is a secret read on its own with DescribeSecret: by id, or by the id

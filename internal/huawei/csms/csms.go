@@ -157,10 +157,11 @@ func (s *Store) client(ctx context.Context, r *Ref) (*v1.CsmsClient, error) {
 
 // version is a secret version as CSMS answers it.
 type version struct {
-	ref    *Ref
-	id     string
-	value  *string
-	binary bool
+	ref     *Ref
+	id      string
+	value   *string
+	binary  bool
+	changed time.Time // version_metadata.create_time; zero when unknown
 }
 
 // Read implements rotation.Store: ShowSecretVersion of `latest`.
@@ -178,17 +179,20 @@ func (s *Store) show(ctx context.Context, r *Ref) (*version, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.ShowSecretVersion(&model.ShowSecretVersionRequest{SecretName: r.SecretName, VersionId: Latest})
+	ans, err := showRaw(ctx, c, s.timeout, &model.ShowSecretVersionRequest{SecretName: r.SecretName, VersionId: Latest})
 	if err != nil {
-		return nil, notFound(fail(ctx, "ShowSecretVersion", s.timeout, err), r)
+		return nil, notFound(err, r)
 	}
 	v := &version{ref: r}
-	if resp.Version != nil {
-		if m := resp.Version.VersionMetadata; m != nil && m.Id != nil {
-			v.id = *m.Id
+	if ans.Version != nil {
+		if m := ans.Version.VersionMetadata; m != nil {
+			if m.ID != nil {
+				v.id = *m.ID
+			}
+			v.changed = changed(m.CreateTime)
 		}
-		v.value = resp.Version.SecretString
-		v.binary = resp.Version.SecretBinary != nil && v.value == nil
+		v.value = ans.Version.SecretString
+		v.binary = ans.Version.SecretBinary != nil && v.value == nil
 	}
 	return v, nil
 }
@@ -196,7 +200,7 @@ func (s *Store) show(ctx context.Context, r *Ref) (*version, error) {
 // Find implements rotation.Snapshot.
 func (v *version) Find(ref rotation.SecretRef) (rotation.Secret, error) {
 	r := ref.(*Ref)
-	sec := rotation.Secret{Where: r.Where(), ID: r.Key(), Version: v.id, Handle: r}
+	sec := rotation.Secret{Where: r.Where(), ID: r.Key(), Version: v.id, Changed: v.changed, Handle: r}
 	if v.binary {
 		return sec, rotation.Errorf(rotation.UnsupportedSecretType, "csms secret %q holds a binary value (secret_binary); only a text value holding a docker config is rotated", r.SecretName)
 	}

@@ -153,6 +153,10 @@ func (s *Store) get(ctx context.Context, h handle) (rotation.Secret, error) {
 	if err != nil {
 		return rotation.Secret{}, notFound(s.fail(ctx, "GetSecretValue", x, err), h)
 	}
+	// No Changed: GetSecretValue answers no time (SecretName, VersionId,
+	// SecretBinary, SecretString, RequestId in the SDK's
+	// GetSecretValueResponse, v1.0.162 and later; docs/cloud-apis.md), and
+	// no call is added for one. SSM keeps no record the cooldown can use.
 	sec := rotation.Secret{
 		Where:   rotation.Where{Store: "ssm", Region: h.region, SecretName: h.name},
 		ID:      h.region + "/" + h.name + "/" + h.version,
