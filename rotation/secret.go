@@ -117,8 +117,11 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 	if !w.fits(ctx, st.lane, 3) {
 		return errorf(DeadlineExceeded, "not started: it could not finish before the invocation's deadline")
 	}
+	// This instance's memory of a rotation is per source: another target's
+	// rotation of the same secret wrote other hosts, and hides none of these.
+	bySource := "|" + it.target.Source.Type + "/" + it.target.Source.Config.Key()
 	refKey := it.spec.Store + "/" + it.spec.Ref.Key()
-	if w.coolingDown(refKey, Secret{}, nil, res) {
+	if w.coolingDown(refKey+bySource, refKey, Secret{}, nil, res) {
 		return nil
 	}
 	src := w.source(it.target.Source)
@@ -152,11 +155,11 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 		// The cooldown starts only for a write the store took and showed: a
 		// refused write, or one without an answer, is tried again.
 		if rotated {
-			w.r.rotated(w.r.now(), key, refKey)
+			w.r.rotated(w.r.now(), key+bySource, refKey+bySource)
 		}
 		unlock()
 	}()
-	if w.coolingDown(key, sec, hosts(doms), res) {
+	if w.coolingDown(key+bySource, key, sec, hosts(doms), res) {
 		return nil // it cost its read: no mint, no login, no write
 	}
 	if w.req.DryRun {
@@ -277,14 +280,23 @@ func mayHaveLanded(err error) bool {
 
 // coolingDown reports (and records in res) a secret that changed less than
 // eventCooldown ago (lastChange), met by an event run or by FC's retry of a
-// failed one: skipped. Before the read (sec zero) only this instance's
-// memory counts, at no call; after it, the store's record too. A change the
-// cooldown or more in the future (a clock or a parse gone wrong) never holds.
-func (w *invocation) coolingDown(key string, sec Secret, hosts []string, res *Result) bool {
+// failed one: skipped. memKey is this instance's memory of rotating the
+// secret for this source; secretKey names the secret alone (zero sec:
+// before the read). Before the read only that memory counts, at no call;
+// after it, the store's record too, unless this instance itself wrote the
+// secret within the cooldown: the record then shows that write, made for
+// another source perhaps, and the memory, kept per source, decides. A change
+// the cooldown or more in the future (a clock or a parse gone wrong) never
+// holds.
+func (w *invocation) coolingDown(memKey, secretKey string, sec Secret, hosts []string, res *Result) bool {
 	if w.req.Trigger != TriggerEvent && (!w.retry || w.req.DryRun) {
 		return false
 	}
-	last, cd := lastChange(w.r.lastRotation(key), sec, hosts), w.r.cfg.EventCooldown.Duration
+	cd := w.r.cfg.EventCooldown.Duration
+	if wrote := w.r.lastWrite(secretKey); !wrote.IsZero() && w.r.now().Sub(wrote) < cd {
+		sec.Changed = time.Time{}
+	}
+	last := lastChange(w.r.lastRotation(memKey), sec, hosts)
 	if age := w.r.now().Sub(last); last.IsZero() || age >= cd || age <= -cd {
 		return false
 	}

@@ -1,10 +1,13 @@
 package tests
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/sae-secret-rotator/rotator/emulator"
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
 
@@ -225,5 +228,48 @@ func TestForeignEditDroppingAHostIsRotated(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// One registry event, two targets of the instance writing different hosts
+// of one secret: the second target's hosts are not hidden by the first
+// one's write (the store's record then shows this instance's own write, and
+// the instance's memory is kept per source). Both rotate, in one run; the
+// next event skips both.
+func TestOneEventTwoTargetsOneSecret(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	defer w.guard.Protect()
+	const hostA, hostB = "a.registry.example.com", "b.registry.example.com"
+	old := map[string]auth{hostA: login("old-a", "old-password-of-host-a"), hostB: login("old-b", "old-password-of-host-b")}
+	// Last changed an hour ago: the store's record holds nothing back.
+	enc := encode(t, old, nil)
+	w.guard.Add(enc, old[hostA].Password, old[hostA].Auth, old[hostB].Password, old[hostB].Auth)
+	hourAgo := time.Now().Add(-time.Hour).UnixMilli()
+	id, err := w.emu.CreateSecret(emulator.Secret{NamespaceID: nsProd, Name: "shared-pull", Type: dockerType,
+		Data: map[string]string{".dockerconfigjson": enc}, CreateTime: hourAgo, UpdateTime: hourAgo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.guard.Track(nsProd, id)
+	tgt := func(name, host string) string {
+		return fmt.Sprintf(`{"name":%q,"source":{"type":"acr-ee","instanceId":%q,"regionId":%q,"domains":[%q]},"secrets":[%s]}`,
+			name, instanceID, region, host, byID(nsProd, id))
+	}
+	// One secret at a time, so that the second target meets the first one's write.
+	f := w.start(strings.Replace(config(tgt("host-a", hostA), tgt("host-b", hostB)), `{"schedule"`, `{"concurrency":1,"schedule"`, 1))
+	rep, failed := f.invoke(registryEvent("push-1"), time.Minute)
+	if failed || rep.Rotated != 2 || rep.Skipped != 0 {
+		w.guard.Fatalf("the event: failed=%v %+v, want both targets rotated", failed, rep)
+	}
+	toks := w.emu.Tokens()
+	auths, _ := w.dockerConfig(nsProd, id)
+	for _, h := range []string{hostA, hostB} {
+		if auths[h] != login(toks[0].Username, toks[0].Password) && auths[h] != login(toks[1].Username, toks[1].Password) {
+			t.Errorf("%s does not hold a token of this run", h)
+		}
+	}
+	if rep, _ = f.invoke(registryEvent("push-2"), time.Minute); rep.Skipped != 2 {
+		w.guard.Errorf("the next event: %+v, want both skipped", rep)
 	}
 }
