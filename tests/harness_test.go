@@ -295,6 +295,7 @@ func (f *function) invokeAs(cred emulator.Credential, event string, timeout time
 		return rep, false, fmt.Errorf("invoke: %w", err)
 	}
 	f.w.guard.WatchBytes("invocation result", res.Payload)
+	f.awaitLog(func(l map[string]any) bool { return finished(l, res.RequestID) })
 	body, err := res.Output()
 	if err != nil {
 		return rep, res.Failed, err
@@ -367,3 +368,34 @@ type syncBuffer = secretguard.Buffer
 type Guard = secretguard.Guard
 
 func newGuard(t *testing.T, emu *emulator.Server) *Guard { return secretguard.New(t, emu) }
+
+// finished reports whether a log line is the last one the engine writes for
+// an invocation: its run finished, it was refused, or it had nothing to do.
+func finished(l map[string]any, requestID string) bool {
+	switch l["msg"] {
+	case "rotation finished", "invocation refused", "the event matches no target: nothing to do":
+		return l["requestId"] == requestID
+	}
+	return false
+}
+
+// awaitLog waits (at most 10 s) until the function's stderr holds a line
+// that done accepts. The function writes its log before it answers, but the
+// pipe from its stderr is copied into the buffer by a goroutine of its own:
+// an answer can arrive before the last lines are copied.
+func (f *function) awaitLog(done func(map[string]any) bool) {
+	f.w.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, l := range logLines(f.stderr.Bytes()) {
+			if done(l) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			f.w.t.Error("the function's log of the invocation did not arrive within 10 s")
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

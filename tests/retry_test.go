@@ -23,6 +23,7 @@ func (f *function) redeliver(event, requestID string, retry int, timeout time.Du
 		f.w.t.Fatal(err)
 	}
 	f.w.guard.WatchBytes("invocation result", res.Payload)
+	f.awaitLog(func(l map[string]any) bool { return finished(l, res.RequestID) })
 	body, err := res.Output()
 	if err != nil {
 		f.w.t.Fatal(err)
