@@ -73,7 +73,9 @@ func TestThreeHundredFailuresFitAFailureDestination(t *testing.T) {
 
 	// The whole report is in the log: a line for every secret, and a line
 	// saying the error message was cut (the last the function writes).
-	f.awaitLog(func(l map[string]any) bool { return l["level"] == "warn" && l["requestId"] == res.RequestID && l["results"] == float64(300) })
+	f.awaitLog(func(l map[string]any) bool {
+		return l["level"] == "warn" && l["requestId"] == res.RequestID && l["results"] == float64(300)
+	})
 	failedLines, cutLine := 0, false
 	for _, l := range logLines(f.stderr.Bytes()) {
 		switch {
