@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sae-secret-rotator/rotator/dockercfg"
-	"github.com/sae-secret-rotator/rotator/internal/pacer"
 )
 
 // groupReader shares the reads of one group (an SAE namespace, or one
@@ -55,13 +54,13 @@ func (g *groupReader) fetch(ctx context.Context, notBefore time.Time, call func(
 	w := g.w
 	// A read serves every write that goes out while it is fresh; a write that
 	// finds it aged (see rotateSecret) asks for a newer one.
-	if s := g.snap; s != nil && s.at.After(notBefore) && w.r.now().Sub(s.at) < w.r.cfg.Freshness.Duration {
+	if s := g.snap; s != nil && s.at.After(notBefore) && w.r.clock.Now().Sub(s.at) < w.r.cfg.Freshness.Duration {
 		return s, nil
 	}
 	var snap Snapshot
-	at := w.r.now()
+	at := w.r.clock.Now()
 	err := call(func(ctx context.Context) (err error) {
-		at = w.r.now()
+		at = w.r.clock.Now()
 		snap, err = g.store.store.Read(ctx, w.creds, g.ref)
 		return err
 	})
@@ -165,7 +164,7 @@ func (w *invocation) readOwn(ctx context.Context, sr *secretRead, key string, no
 	var sec Secret
 	for i, d := range verifyDelays {
 		if d > 0 {
-			if err := pacer.Sleep(ctx, d); err != nil {
+			if err := sleep(ctx, w.r.clock, d); err != nil {
 				return nil, Secret{}, errorf(DeadlineExceeded, "not written: the deadline came while the store still showed %s without this invocation's own earlier write", describe(sec.Where))
 			}
 		}

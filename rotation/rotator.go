@@ -24,7 +24,7 @@ type Rotator struct {
 	prover  Prover
 	unpaced *lane // sources and registries: outside every store's quota
 	locks   keyedMutex
-	now     func() time.Time
+	clock   Clock
 
 	mu         sync.Mutex
 	lastWrites map[string]time.Time // secret key → when this instance last wrote it (or may have)
@@ -44,6 +44,8 @@ type Options struct {
 	// Prover logs in with each new token before it is written; nil skips
 	// the check (results say "login":"skipped").
 	Prover Prover
+	// Clock is the engine's time; nil is the wall clock.
+	Clock Clock
 }
 
 // New returns a Rotator, opening every store and source kind the
@@ -54,8 +56,11 @@ func New(cfg *Config, cfgErr error, log *zap.Logger, opts Options) *Rotator {
 	if cfg == nil && cfgErr == nil {
 		cfgErr = errorf(InvalidConfig, "no configuration")
 	}
-	r := &Rotator{cfg: cfg, cfgErr: cfgErr, log: log, prover: opts.Prover, now: time.Now, lastWrites: map[string]time.Time{}, rotations: map[string]time.Time{},
+	r := &Rotator{cfg: cfg, cfgErr: cfgErr, log: log, prover: opts.Prover, clock: opts.Clock, lastWrites: map[string]time.Time{}, rotations: map[string]time.Time{},
 		stores: map[string]*storeRT{}, sources: map[string]Source{}}
+	if r.clock == nil {
+		r.clock = wallClock{}
+	}
 	if r.cfgErr == nil {
 		r.cfgErr = r.open(opts)
 	}
@@ -71,7 +76,7 @@ func (r *Rotator) open(opts Options) error {
 		getenv = func(string) string { return "" }
 	}
 	env := Env{Getenv: getenv, APITimeout: r.cfg.APITimeout.Duration, Quota: r.cfg.Quota}
-	r.unpaced = newLane("unpaced", Quota{}, r.cfg.ThrottleWait.Duration)
+	r.unpaced = newLane("unpaced", Quota{}, r.cfg.ThrottleWait.Duration, r.clock)
 	for _, t := range r.cfg.Targets {
 		if _, ok := r.sources[t.Source.Type]; !ok {
 			src, err := t.Source.kind.Open(env)
@@ -88,7 +93,7 @@ func (r *Rotator) open(opts Options) error {
 			if err != nil {
 				return configError(err)
 			}
-			r.stores[s.Store] = &storeRT{store: st, lane: newLane(s.Store, st.Quota(), r.cfg.ThrottleWait.Duration)}
+			r.stores[s.Store] = &storeRT{store: st, lane: newLane(s.Store, st.Quota(), r.cfg.ThrottleWait.Duration, r.clock)}
 		}
 	}
 	return nil
@@ -119,7 +124,7 @@ const reserve = 500 * time.Millisecond
 
 // Run handles one invocation and always returns a report; check Report.OK.
 func (r *Rotator) Run(ctx context.Context, inv Invocation) *Report {
-	start := time.Now()
+	start := r.clock.Now()
 	rep := &Report{RequestID: inv.RequestID, Results: []Result{}}
 	log := r.log.With(zap.String("requestId", inv.RequestID))
 	refuse := func(err error) *Report {
@@ -215,7 +220,7 @@ func (r *Rotator) Run(ctx context.Context, inv Invocation) *Report {
 const longWait = 5 * time.Second
 
 // logWait says why a call on a lane waits, and for how long: the quota's
-// pace or a throttle pause (pacer.WaitQuota, pacer.WaitThrottle).
+// pace or a throttle pause (waitQuota, waitThrottle).
 func (w *invocation) logWait(ln *lane, api string) func(time.Duration, string) {
 	return func(d time.Duration, why string) {
 		lvl := zapcore.DebugLevel

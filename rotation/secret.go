@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sae-secret-rotator/rotator/dockercfg"
-	"github.com/sae-secret-rotator/rotator/internal/pacer"
 )
 
 // invocation is the state of one Run: the reads and the tokens it shares
@@ -35,7 +34,7 @@ type invocation struct {
 func (w *invocation) rotate(ctx context.Context, it item) (res Result) {
 	res = Result{Target: it.target.Name, Where: it.spec.Ref.Where()}
 	log := w.log.With(zap.String("target", it.target.Name))
-	start := w.r.now()
+	start := w.r.clock.Now()
 	defer func() {
 		if p := recover(); p != nil {
 			// A panic value could hold anything: report its type only.
@@ -44,7 +43,7 @@ func (w *invocation) rotate(ctx context.Context, it item) (res Result) {
 		}
 	}()
 	err := w.rotateSecret(ctx, it, &res)
-	fields := append(whereFields(res.Where), zap.Duration("took", w.r.now().Sub(start)))
+	fields := append(whereFields(res.Where), zap.Duration("took", w.r.clock.Now().Sub(start)))
 	if err != nil {
 		e := asError(err, UpdateFailed)
 		res.Status = StatusFailed
@@ -102,8 +101,8 @@ func (w *invocation) fits(ctx context.Context, ln *lane, calls int) bool {
 	if !ok {
 		return true
 	}
-	need := ln.pacer.Delay(calls) + time.Duration(calls)*ln.latency.get() + perSecretFloor
-	return w.r.now().Add(need).Before(dl)
+	need := ln.pacer.delay(calls) + time.Duration(calls)*ln.latency.get() + perSecretFloor
+	return w.r.clock.Now().Add(need).Before(dl)
 }
 
 var errStale = errors.New("the read is older than the freshness window")
@@ -147,7 +146,7 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 		// Reads from before this point must not feed the next merge of this
 		// secret in this instance: they may miss the write, or lag behind it.
 		if landed {
-			w.r.wrote(key, w.r.now())
+			w.r.wrote(key, w.r.clock.Now())
 			// Only a result whose write may have landed names registries: a
 			// failure before it wrote nothing.
 			res.Registries = hosts(doms)
@@ -155,7 +154,7 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 		// The cooldown starts only for a write the store took and showed: a
 		// refused write, or one without an answer, is tried again.
 		if rotated {
-			w.r.rotated(w.r.now(), key+bySource, refKey+bySource)
+			w.r.rotated(w.r.clock.Now(), key+bySource, refKey+bySource)
 		}
 		unlock()
 	}()
@@ -196,7 +195,7 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 		// lets the write out and it reaches the store feeds no write: read
 		// again before spending a slot on it.
 		maxPause, _ := w.throttlePolicy()
-		if attempt < maxStaleReads && w.r.now().Add(nextWait(st.lane, maxPause)+st.lane.latency.get()).Sub(snap.at) > w.r.cfg.Freshness.Duration {
+		if attempt < maxStaleReads && w.r.clock.Now().Add(nextWait(st.lane, maxPause)+st.lane.latency.get()).Sub(snap.at) > w.r.cfg.Freshness.Duration {
 			notBefore = snap.at.Add(time.Nanosecond)
 			continue
 		}
@@ -221,7 +220,7 @@ func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) err
 		err = w.callThrottled(ctx, st.lane, "write", &th, func(ctx context.Context) (err error) {
 			// Checked after the pacer admitted the call: the wait may have aged
 			// the read. The slot is spent either way: let it carry a newer read.
-			if w.r.now().Sub(snap.at) > w.r.cfg.Freshness.Duration {
+			if w.r.clock.Now().Sub(snap.at) > w.r.cfg.Freshness.Duration {
 				if err := reader.readInSlot(ctx, snap.at); err != nil {
 					w.log.Debug("the read carried by a stale write's slot failed; reading again", zap.String("code", string(CodeOf(err))))
 				}
@@ -293,11 +292,11 @@ func (w *invocation) coolingDown(memKey, secretKey string, sec Secret, hosts []s
 		return false
 	}
 	cd := w.r.cfg.EventCooldown.Duration
-	if wrote := w.r.lastWrite(secretKey); !wrote.IsZero() && w.r.now().Sub(wrote) < cd {
+	if wrote := w.r.lastWrite(secretKey); !wrote.IsZero() && w.r.clock.Now().Sub(wrote) < cd {
 		sec.Changed = time.Time{}
 	}
 	last := lastChange(w.r.lastRotation(memKey), sec, hosts)
-	if age := w.r.now().Sub(last); last.IsZero() || age >= cd || age <= -cd {
+	if age := w.r.clock.Now().Sub(last); last.IsZero() || age >= cd || age <= -cd {
 		return false
 	}
 	res.Status, res.Reason, res.Registries = StatusSkipped, ReasonCooldown, nil
@@ -335,7 +334,7 @@ func (w *invocation) verify(ctx context.Context, st *storeRT, want Secret, versi
 	var mismatch string
 	for i, d := range verifyDelays {
 		if d > 0 {
-			if err := pacer.Sleep(ctx, d); err != nil {
+			if err := sleep(ctx, w.r.clock, d); err != nil {
 				return Secret{}, errorf(DeadlineExceeded, "written, but the deadline came before the read-back confirmed it (%s)", mismatch)
 			}
 		}
@@ -391,7 +390,7 @@ func (w *invocation) markExpiry(res *Result, tok Token) {
 	if sched.Interval.Duration <= 0 {
 		return
 	}
-	if next := w.r.now().Add(sched.Interval.Duration + sched.Margin.Duration); at.Before(next) {
+	if next := w.r.clock.Now().Add(sched.Interval.Duration + sched.Margin.Duration); at.Before(next) {
 		res.ExpiresBeforeNextRun = true
 		w.log.Warn("the token expires before the next scheduled run plus the margin", append(whereFields(res.Where),
 			zap.Time("expiresAt", at), zap.Duration("interval", sched.Interval.Duration), zap.Duration("margin", sched.Margin.Duration))...)

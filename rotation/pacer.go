@@ -1,6 +1,4 @@
-// Package pacer keeps one process's calls to a quota-bound API under the
-// account's quota, and adapts when other callers share that quota.
-package pacer
+package rotation
 
 import (
 	"context"
@@ -12,16 +10,18 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Pacer is a token bucket with a fixed ceiling under the quota and an
-// adaptive rate below it: multiplicative decrease when the server throttles,
-// additive increase while it does not. One Pacer serves every goroutine of
-// a process: the quota is per account.
+// pacer keeps one process's calls to a quota-bound API under the account's
+// quota, and adapts when other callers share that quota. It is a token
+// bucket with a fixed ceiling under the quota and an adaptive rate below it:
+// multiplicative decrease when the server throttles, additive increase while
+// it does not. One pacer serves every goroutine of a process: the quota is
+// per account.
 //
 // A throttled answer also holds every call for a short, jittered pause that
 // grows only while throttling goes on: about one base wait after a first
 // throttle, doubling with each throttle that follows before a call gets
-// through, up to MaxPauses base waits.
-type Pacer struct {
+// through, up to maxPauseBases base waits.
+type pacer struct {
 	mu         sync.Mutex
 	lim        *rate.Limiter
 	ceiling    rate.Limit // never exceeded
@@ -33,91 +33,103 @@ type Pacer struct {
 	lastCut    time.Time
 	lastClimb  time.Time
 	pauseUntil time.Time
-	now        func() time.Time
+	clock      Clock
 	jitter     func() float64 // in [0, 1)
 }
 
-// MaxBurst is the most calls sent back to back: enough that a one-secret
+// maxBurst is the most calls sent back to back: enough that a one-secret
 // rotation (a read, a write, a verification) never waits.
-const MaxBurst = 5
+const maxBurst = 5
 
-// MaxPause bounds the pause that a run of throttles grows to, in base waits.
-const MaxPause = 30
+// maxPauseBases bounds the pause that a run of throttles grows to, in base waits.
+const maxPauseBases = 30
 
-// ErrNoTime is returned (wrapping context.DeadlineExceeded) when the quota
+// errNoTime is returned (wrapping context.DeadlineExceeded) when the quota
 // or a throttle pause would let the call out only after ctx's deadline.
-var ErrNoTime = fmt.Errorf("%w: the quota lets the call out only after the deadline", context.DeadlineExceeded)
+var errNoTime = fmt.Errorf("%w: the quota lets the call out only after the deadline", context.DeadlineExceeded)
 
-// New paces calls so that no window of length per ever holds more than
-// `calls` of them: a burst of up to MaxBurst (a twelfth of the quota at
+// newPacer paces calls so that no window of length per ever holds more
+// than `calls` of them: a burst of up to maxBurst (a twelfth of the quota at
 // most), then a sustained rate of (calls - burst - 1) per `per`, the one
 // call spare absorbing network jitter that bunches arrivals. For SAE's 60 a
 // minute that is 5 at once, then 54 a minute: 90% of the quota over a long
 // run, and no throttled call while nobody else spends the quota. base is
 // the first pause after a throttled answer. calls <= 0 means no quota.
-func New(calls int, per, base time.Duration) *Pacer {
-	return newAt(calls, per, base, time.Now)
-}
-
-func newAt(calls int, per, base time.Duration, now func() time.Time) *Pacer {
-	p := &Pacer{base: base, now: now, jitter: rand.Float64}
-	if calls <= 0 || per <= 0 {
+func newPacer(calls int, per, base time.Duration, clock Clock) *pacer {
+	p := &pacer{base: base, clock: clock, jitter: rand.Float64}
+	burst, ceiling := pace(calls, per)
+	if ceiling == rate.Inf {
 		p.lim, p.ceiling, p.floor = rate.NewLimiter(rate.Inf, 1), rate.Inf, rate.Inf
 		return p
 	}
-	burst := max(1, min(MaxBurst, calls/12))
-	ceiling := rate.Limit(float64(max(1, calls-burst-1)) / per.Seconds())
 	p.lim, p.ceiling, p.floor, p.step, p.window = rate.NewLimiter(ceiling, burst), ceiling, ceiling/16, ceiling/10, per
 	return p
 }
 
-// Why a call waits, as OnWait tells it.
+// pace is the burst and the sustained rate of a quota (newPacer).
+func pace(calls int, per time.Duration) (burst int, ceiling rate.Limit) {
+	if calls <= 0 || per <= 0 {
+		return 1, rate.Inf
+	}
+	burst = max(1, min(maxBurst, calls/12))
+	return burst, rate.Limit(float64(max(1, calls-burst-1)) / per.Seconds())
+}
+
+// Pace tells how the engine paces a store's quota of calls per per: the
+// calls it sends back to back, and its sustained rate in calls a second.
+func Pace(calls int, per time.Duration) (burst int, perSecond float64) {
+	b, l := pace(calls, per)
+	return b, float64(l)
+}
+
+// Why a call waits, as onWait tells it.
 const (
-	WaitQuota    = "quota"    // the pace below the quota
-	WaitThrottle = "throttle" // the pause after a throttled answer
+	waitQuota    = "quota"    // the pace below the quota
+	waitThrottle = "throttle" // the pause after a throttled answer
 )
 
-// WaitOption configures one Wait.
-type WaitOption func(*waitOptions)
+// waitOption configures one wait.
+type waitOption func(*waitOptions)
 
 type waitOptions struct {
+	clock  Clock
 	onWait func(d time.Duration, why string)
 }
 
-// OnWait has Wait call f before each wait it makes, with its length and
-// why (WaitQuota or WaitThrottle), so that a slow run can say what it waits for.
-func OnWait(f func(d time.Duration, why string)) WaitOption {
+// onWait has wait call f before each wait it makes, with its length and
+// why (waitQuota or waitThrottle), so that a slow run can say what it waits for.
+func onWait(f func(d time.Duration, why string)) waitOption {
 	return func(o *waitOptions) { o.onWait = f }
 }
 
-// sleep is Sleep that tells OnWait of a wait it will make.
+// sleep is the clock's sleep that tells onWait of a wait it will make.
 func (o *waitOptions) sleep(ctx context.Context, d time.Duration, why string) error {
 	if d <= 0 {
 		return nil
 	}
-	if dl, ok := ctx.Deadline(); ok && time.Now().Add(d).After(dl) {
-		return ErrNoTime
+	if dl, ok := ctx.Deadline(); ok && o.clock.Now().Add(d).After(dl) {
+		return errNoTime
 	}
 	if o.onWait != nil {
 		o.onWait(d, why)
 	}
-	return Sleep(ctx, d)
+	return o.clock.Sleep(ctx, d)
 }
 
-// Wait blocks until one call may go out, or ctx ends. maxWait (0: no
+// wait blocks until one call may go out, or ctx ends. maxWait (0: no
 // bound) bounds the whole wait: a throttle pause, the rate, and a pause that
 // a throttle seen meanwhile begins. An emergency caller never waits longer
 // between tries, whatever holds it; a call let out before the rate would
 // have is still counted by it, so the calls after it wait the longer.
-func (p *Pacer) Wait(ctx context.Context, maxWait time.Duration, opts ...WaitOption) error {
-	var o waitOptions
+func (p *pacer) wait(ctx context.Context, maxWait time.Duration, opts ...waitOption) error {
+	o := waitOptions{clock: p.clock}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	bound := func(d time.Duration) time.Duration { return d }
 	if maxWait > 0 {
-		until := time.Now().Add(maxWait)
-		bound = func(d time.Duration) time.Duration { return min(d, time.Until(until)) }
+		until := p.clock.Now().Add(maxWait)
+		bound = func(d time.Duration) time.Duration { return min(d, until.Sub(p.clock.Now())) }
 	}
 	if err := p.pause(ctx, bound, &o); err != nil {
 		return err
@@ -125,67 +137,50 @@ func (p *Pacer) Wait(ctx context.Context, maxWait time.Duration, opts ...WaitOpt
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := p.lim.Reserve() // never refused: the burst is at least 1
-	if err := o.sleep(ctx, bound(r.Delay()), WaitQuota); err != nil {
-		r.Cancel() // the token goes back: the call is not sent
+	now := p.clock.Now()
+	r := p.lim.ReserveN(now, 1) // never refused: the burst is at least 1
+	if err := o.sleep(ctx, bound(r.DelayFrom(now)), waitQuota); err != nil {
+		r.CancelAt(p.clock.Now()) // the token goes back: the call is not sent
 		return err
 	}
 	// A throttle seen while this call waited holds it too.
 	return p.pause(ctx, bound, &o)
 }
 
-func (p *Pacer) pause(ctx context.Context, bound func(time.Duration) time.Duration, o *waitOptions) error {
+func (p *pacer) pause(ctx context.Context, bound func(time.Duration) time.Duration, o *waitOptions) error {
 	p.mu.Lock()
-	d := p.pauseUntil.Sub(p.now())
+	d := p.pauseUntil.Sub(p.clock.Now())
 	p.mu.Unlock()
-	return o.sleep(ctx, bound(d), WaitThrottle)
+	return o.sleep(ctx, bound(d), waitThrottle)
 }
 
-// Sleep waits d, or refuses at once (ErrNoTime) when d would end past
-// ctx's deadline: a wait that cannot end in time is not worth starting.
-func Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Now().Add(d).After(dl) {
-		return ErrNoTime
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Delay estimates how long n calls would wait now, without taking tokens.
-func (p *Pacer) Delay(n int) time.Duration {
+// delay estimates how long n calls would wait now, without taking tokens.
+func (p *pacer) delay(n int) time.Duration {
+	now := p.clock.Now()
 	p.mu.Lock()
-	paused := max(0, p.pauseUntil.Sub(p.now()))
+	paused := max(0, p.pauseUntil.Sub(now))
 	p.mu.Unlock()
 	if p.lim.Limit() == rate.Inf {
 		return paused
 	}
-	missing := float64(n) - p.lim.Tokens()
+	missing := float64(n) - p.lim.TokensAt(now)
 	if missing <= 0 {
 		return paused
 	}
 	return paused + time.Duration(missing/float64(p.lim.Limit())*float64(time.Second))
 }
 
-// Throttled reacts to the server saying the shared quota is spent: calls
+// throttled reacts to the server saying the shared quota is spent: calls
 // pause for a jittered base wait, twice as long for each further throttle
 // before a call gets through; the rate halves, once a window, since the
 // throttles of calls already in flight are the same news.
-func (p *Pacer) Throttled() {
+func (p *pacer) throttled() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := p.now()
+	now := p.clock.Now()
 	p.streak++
 	pause := p.base << min(p.streak-1, 16)
-	pause = min(pause, MaxPause*p.base)
+	pause = min(pause, maxPauseBases*p.base)
 	// Jitter of ±25%, so instances sharing the quota do not retry in step.
 	pause = time.Duration(float64(pause) * (0.75 + 0.5*p.jitter()))
 	if until := now.Add(pause); until.After(p.pauseUntil) {
@@ -198,17 +193,17 @@ func (p *Pacer) Throttled() {
 	p.lim.SetLimitAt(now, max(p.floor, p.lim.Limit()/2))
 }
 
-// Succeeded ends a run of throttles and climbs back towards the ceiling, a
+// succeeded ends a run of throttles and climbs back towards the ceiling, a
 // tenth of it per window without a throttle: slowly, so callers sharing the
 // quota settle below it.
-func (p *Pacer) Succeeded() {
+func (p *pacer) succeeded() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.streak = 0
 	if p.ceiling == rate.Inf {
 		return
 	}
-	now := p.now()
+	now := p.clock.Now()
 	l := p.lim.Limit()
 	if l >= p.ceiling {
 		return
@@ -222,5 +217,5 @@ func (p *Pacer) Succeeded() {
 	}
 }
 
-// Rate is the current rate in calls per second.
-func (p *Pacer) Rate() float64 { return float64(p.lim.Limit()) }
+// rate is the current rate in calls per second.
+func (p *pacer) rate() float64 { return float64(p.lim.Limit()) }
