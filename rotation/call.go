@@ -7,6 +7,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // Retry budget of one API call: HTTP 5xx answers are retried up to
@@ -33,8 +35,8 @@ type lane struct {
 	latency latency
 }
 
-func newLane(name string, q Quota, throttleWait time.Duration, clock Clock) *lane {
-	return &lane{name: name, pacer: newPacer(q.Calls, q.Per.Duration, throttleWait, clock)}
+func newLane(name string, q port.Quota, throttleWait time.Duration, clock Clock) *lane {
+	return &lane{name: name, pacer: newPacer(q.Calls, q.Per, throttleWait, clock)}
 }
 
 // throttling is how long one piece of work has met throttled answers: it

@@ -36,7 +36,7 @@ type Inspection struct {
 // With creds, it also checks them as each invocation does.
 func Inspect(cfg *Config, getenv func(string) string, creds *Credentials) Inspection {
 	var in Inspection
-	env := Env{Getenv: getenv, APITimeout: cfg.APITimeout.Duration, Quota: cfg.Quota}
+	env := Env{Getenv: getenv, APITimeout: cfg.APITimeout.Duration, Quota: cfg.Quota.port()}
 	opened := map[string]any{}
 	var kinds []any // the opened stores and sources, to check credentials with
 	open := func(key string, f func() (any, error)) {

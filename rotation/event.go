@@ -36,12 +36,6 @@ type Request struct {
 	Registry *RegistryEvent
 }
 
-// RegistryEvent is the part of an EventBridge CloudEvent the planner uses.
-type RegistryEvent struct {
-	ID, Source, Type     string
-	InstanceID, RegionID string
-}
-
 // MaxEventSize is the largest event decoded: anything longer is refused
 // before it is parsed, so that no caller can make the function spend memory
 // or time on an event.

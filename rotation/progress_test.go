@@ -7,6 +7,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // A pacer wait is a debug line, an info line when it is longer than 5 s
@@ -15,7 +17,7 @@ import (
 func TestPacerWaitLogLevel(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	w := &invocation{log: zap.New(core)}
-	ln := newLane("sae", Quota{Calls: 60, Per: Duration{time.Minute}}, time.Second, wallClock{})
+	ln := newLane("sae", port.Quota{Calls: 60, Per: time.Minute}, time.Second, wallClock{})
 	for _, tc := range []struct {
 		d     time.Duration
 		why   string

@@ -100,12 +100,6 @@ type ResultError struct {
 	Message string `json:"message"`
 }
 
-// App is an SAE application that uses a secret.
-type App struct {
-	AppID   string `json:"appId"`
-	AppName string `json:"appName"`
-}
-
 // OK reports whether every secret succeeded and the invocation was accepted.
 func (r *Report) OK() bool { return r.Error == nil && r.Failed == 0 }
 

@@ -10,6 +10,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // Rotator rotates registry credentials into secret stores. One Rotator
@@ -75,8 +77,8 @@ func (r *Rotator) open(opts Options) error {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	env := Env{Getenv: getenv, APITimeout: r.cfg.APITimeout.Duration, Quota: r.cfg.Quota}
-	r.unpaced = newLane("unpaced", Quota{}, r.cfg.ThrottleWait.Duration, r.clock)
+	env := Env{Getenv: getenv, APITimeout: r.cfg.APITimeout.Duration, Quota: r.cfg.Quota.port()}
+	r.unpaced = newLane("unpaced", port.Quota{}, r.cfg.ThrottleWait.Duration, r.clock)
 	for _, t := range r.cfg.Targets {
 		if _, ok := r.sources[t.Source.Type]; !ok {
 			src, err := t.Source.kind.Open(env)

@@ -18,7 +18,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 
 	"github.com/sae-secret-rotator/rotator/internal/endpoint"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // Backend is what every Alibaba Cloud client of the process shares: one
@@ -69,7 +69,7 @@ var sdkMapsMu sync.Mutex
 func (b *Backend) Timeout() time.Duration { return b.timeout }
 
 // Credential is the SDK's signer for the invocation's credentials.
-func Credential(c rotation.Credentials) auth.Credential {
+func Credential(c port.Credentials) auth.Credential {
 	if c.SecurityToken != "" {
 		return credentials.NewStsTokenCredential(c.AccessKeyID, c.AccessKeySecret, c.SecurityToken)
 	}
@@ -141,20 +141,20 @@ func (e *CallError) Error() string {
 	}
 }
 
-// ErrorCode implements rotation.APIError.
+// ErrorCode implements port.APIError.
 func (e *CallError) ErrorCode() string { return e.Code }
 
-// HTTPStatus implements rotation.APIError.
+// HTTPStatus implements port.APIError.
 func (e *CallError) HTTPStatus() int { return e.Status }
 
-// Throttled implements rotation.APIError: Alibaba Cloud's throttling codes
+// Throttled implements port.APIError: Alibaba Cloud's throttling codes
 // all say so (Throttling.User, Throttling.Api, Rejected.Throttling).
 func (e *CallError) Throttled() bool { return strings.Contains(e.Code, "Throttling") }
 
-// Transient implements rotation.APIError.
+// Transient implements port.APIError.
 func (e *CallError) Transient() bool { return e.Status == 0 || e.Status >= 500 }
 
-// ServerMessage implements rotation.APIError.
+// ServerMessage implements port.APIError.
 func (e *CallError) ServerMessage() string { return e.Server }
 
 // NotFound reports whether the API answered one of codes.
@@ -216,9 +216,9 @@ func Envelope(product, action string, status int, success bool, code, message st
 }
 
 // CheckCredentials refuses to sign without the function's credentials.
-func CheckCredentials(c rotation.Credentials) error {
+func CheckCredentials(c port.Credentials) error {
 	if c.AccessKeyID == "" || c.AccessKeySecret == "" {
-		return rotation.Errorf(rotation.InvalidConfig, "no credentials: FC passes the function role's credentials; outside FC set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+		return port.Errorf(port.InvalidConfig, "no credentials: FC passes the function role's credentials; outside FC set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET")
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sae-secret-rotator/rotator/internal/login"
 	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // Load reads the configuration the environment names and the registry
@@ -27,7 +28,7 @@ func Load(getenv func(string) string) (*rotation.Config, rotation.Options, error
 func newProver(getenv func(string) string, cfg *rotation.Config) (*login.Checker, error) {
 	p, err := login.NewChecker(getenv(login.EnvEndpoint), cfg.APITimeout.Duration)
 	if err != nil {
-		return nil, rotation.Errorf(rotation.InvalidConfig, "%v", err)
+		return nil, port.Errorf(port.InvalidConfig, "%v", err)
 	}
 	return p, nil
 }

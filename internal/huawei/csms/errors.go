@@ -10,10 +10,10 @@ import (
 
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/sdkerr"
 
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
-// CallError is a failed CSMS call (rotation.APIError), worded without the
+// CallError is a failed CSMS call (port.APIError), worded without the
 // server's message: error_msg can quote the request, the value included.
 type CallError struct {
 	Action string
@@ -35,21 +35,21 @@ func (e *CallError) Error() string {
 	}
 }
 
-// ErrorCode implements rotation.APIError.
+// ErrorCode implements port.APIError.
 func (e *CallError) ErrorCode() string { return e.Code }
 
-// HTTPStatus implements rotation.APIError.
+// HTTPStatus implements port.APIError.
 func (e *CallError) HTTPStatus() int { return e.Status }
 
-// Throttled implements rotation.APIError: Huawei Cloud's API gateway
+// Throttled implements port.APIError: Huawei Cloud's API gateway
 // answers throttled calls with HTTP 429 (APIGW.0308).
 func (e *CallError) Throttled() bool { return e.Status == http.StatusTooManyRequests }
 
-// Transient implements rotation.APIError: 5xx answers, and calls that got
+// Transient implements port.APIError: 5xx answers, and calls that got
 // no answer.
 func (e *CallError) Transient() bool { return !e.local && (e.Status == 0 || e.Status >= 500) }
 
-// ServerMessage implements rotation.APIError.
+// ServerMessage implements port.APIError.
 func (e *CallError) ServerMessage() string { return e.Server }
 
 // notFoundCodes are CSMS's answers for a secret that does not exist
@@ -94,7 +94,7 @@ func fail(ctx context.Context, action string, timeout time.Duration, err error) 
 func notFound(err error, r *Ref) error {
 	var ce *CallError
 	if errors.As(err, &ce) && (ce.Status == http.StatusNotFound || notFoundCodes[ce.Code]) {
-		return rotation.Errorf(rotation.SecretNotFound, "csms secret %q does not exist in project %s of %s (%s)",
+		return port.Errorf(port.SecretNotFound, "csms secret %q does not exist in project %s of %s (%s)",
 			r.SecretName, r.ProjectID, r.Region, ce.Error())
 	}
 	return err
