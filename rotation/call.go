@@ -186,17 +186,6 @@ func newBackoff() *backoff.ExponentialBackOff {
 	return b
 }
 
-// deadline words a call that the invocation's deadline stopped.
-func (w *invocation) deadline(api string, err error) error {
-	if CodeOf(err) != "" {
-		return err
-	}
-	if errors.Is(err, errNoTime) {
-		return errorf(DeadlineExceeded, "%s not sent: the quota or a throttle pause would let it out only after the invocation's deadline", api)
-	}
-	return errorf(DeadlineExceeded, "%s did not finish before the invocation's deadline", api)
-}
-
 // apiText is an API error as the report may show it: the adapter's own
 // words, then the server's message, redacted and cut short.
 func (w *invocation) apiText(ae APIError) string {
@@ -221,13 +210,4 @@ func (w *invocation) failure(err error, fallback Code) error {
 		return &Error{Code: fallback, Message: w.apiText(ae), Err: err}
 	}
 	return &Error{Code: fallback, Message: w.redact.clean(err.Error()), Err: err}
-}
-
-// asError gives err its report code, fallback when it has none.
-func asError(err error, fallback Code) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return &Error{Code: fallback, Message: err.Error(), Err: err}
 }

@@ -1,6 +1,10 @@
 package rotation
 
-import "github.com/sae-secret-rotator/rotator/rotation/port"
+import (
+	"errors"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
+)
 
 // The report's failure codes are defined once, in package port, where the
 // adapters that return them find them; the engine and its callers name
@@ -32,8 +36,25 @@ const (
 // AllCodes lists every failure code, for the docs' completeness test.
 var AllCodes = port.AllCodes
 
-// errorf builds an *Error; a %w verb keeps the cause reachable.
-func errorf(code Code, format string, args ...any) *Error { return port.Errorf(code, format, args...) }
+// errorf builds an *Error (port.Errorf); a %w verb keeps the cause reachable.
+var errorf = port.Errorf
 
-// CodeOf returns the report code of err, or "" when err carries none.
-func CodeOf(err error) Code { return port.CodeOf(err) }
+// CodeOf returns the report code of err, or "" when err carries none (port.CodeOf).
+var CodeOf = port.CodeOf
+
+// asError gives err its report code, fallback when it has none.
+func asError(err error, fallback Code) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Code: fallback, Message: err.Error(), Err: err}
+}
+
+// configError gives an error opening a kind its code, InvalidConfig.
+func configError(err error) error {
+	if CodeOf(err) != "" {
+		return err
+	}
+	return errorf(InvalidConfig, "%v", err)
+}

@@ -2,11 +2,14 @@ package rotation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/time/rate"
 )
 
@@ -219,3 +222,65 @@ func (p *pacer) succeeded() {
 
 // rate is the current rate in calls per second.
 func (p *pacer) rate() float64 { return float64(p.lim.Limit()) }
+
+// Around the pacer, what a lane knows of its calls and says of its waits.
+
+// latency tracks a slow-moving estimate of one API call's duration, to
+// judge whether a secret can still finish before the deadline.
+type latency struct {
+	mu  sync.Mutex
+	est time.Duration
+}
+
+// observe adds a call's duration to the estimate.
+func (l *latency) observe(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.est == 0 {
+		l.est = d
+		return
+	}
+	// Rise fast, fall slowly: an underestimate risks a write cut short.
+	if d > l.est {
+		l.est = (l.est + d) / 2
+	} else {
+		l.est = (7*l.est + d) / 8
+	}
+}
+
+// get is the estimate: 300ms before any call is seen.
+func (l *latency) get() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.est == 0 {
+		return 300 * time.Millisecond
+	}
+	return l.est
+}
+
+// longWait is a pacer wait long enough to say at info level: a run that
+// waits this long would otherwise look stuck.
+const longWait = 5 * time.Second
+
+// logWait says why a call on a lane waits, and for how long: the quota's
+// pace or a throttle pause (waitQuota, waitThrottle).
+func (w *invocation) logWait(ln *lane, api string) func(time.Duration, string) {
+	return func(d time.Duration, why string) {
+		lvl := zapcore.DebugLevel
+		if d > longWait {
+			lvl = zapcore.InfoLevel
+		}
+		w.log.Log(lvl, "waiting for the pacer", zap.String("pacer", ln.name), zap.String("api", api), zap.Duration("wait", d), zap.String("why", why))
+	}
+}
+
+// deadline words a call that the invocation's deadline stopped.
+func (w *invocation) deadline(api string, err error) error {
+	if CodeOf(err) != "" {
+		return err
+	}
+	if errors.Is(err, errNoTime) {
+		return errorf(DeadlineExceeded, "%s not sent: the quota or a throttle pause would let it out only after the invocation's deadline", api)
+	}
+	return errorf(DeadlineExceeded, "%s did not finish before the invocation's deadline", api)
+}

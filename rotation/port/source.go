@@ -2,6 +2,7 @@ package port
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -22,17 +23,20 @@ type SourceConfig interface {
 	// Key is the same for two sources that mint interchangeable tokens: one
 	// token a key per invocation.
 	Key() string
-	// Matches reports whether a registry event names this source; sources
-	// without an instance match none.
-	Matches(ev RegistryEvent) bool
+	// Matches reports whether an event names this source (an ACR EE
+	// instance's event names its instance in its data); sources that no
+	// event names match none.
+	Matches(ev Event) bool
 	// Describe names the source in logs ("acr-ee cri-abc123").
 	Describe() string
 }
 
-// RegistryEvent is the part of an EventBridge CloudEvent the planner uses.
-type RegistryEvent struct {
-	ID, Source, Type     string
-	InstanceID, RegionID string
+// Event is an EventBridge CloudEvent as the sources see it: its id,
+// source and type attributes, and its data as it came (absent: nil). The
+// engine reads no more of it; a source's Matches reads the data it knows.
+type Event struct {
+	ID, Source, Type string
+	Data             json.RawMessage
 }
 
 // Source mints registry credentials, as go-containerregistry's Keychain
@@ -59,7 +63,7 @@ type Token struct {
 
 // Prover logs in to a registry with a credential, as docker login does, or,
 // given a repository (a source's probeRepository, namespace/name), proves
-// that the credential can pull it. Its errors may say Rejected() bool: the
+// that the credential can pull it. Its errors may be a Rejection: the
 // registry refused the credential, or the pull found nothing it may pull.
 type Prover interface {
 	Login(ctx context.Context, domain, username, password, repository string) error

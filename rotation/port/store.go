@@ -28,6 +28,9 @@ type SecretRef interface {
 	Group() string
 	// Where names the secret in the report and the logs before it is read.
 	Where() Where
+	// Describe names the secret in messages ("kms secret \"acr-pull\" in
+	// cn-hangzhou"): Where().Describe() for most stores.
+	Describe() string
 }
 
 // Store reads and writes one kind of secret store. Every call is one API
@@ -87,22 +90,14 @@ type Secret struct {
 	Changed time.Time
 	// Consumers are the applications that use the secret, for stores that
 	// know them (SAE's RelateApps): non-nil, even when empty, for those.
-	Consumers []App
+	Consumers []Consumer
 	// Handle is the adapter's own state for a later Write or ReadBack.
 	Handle any
 }
 
-// App is an SAE application that uses a secret.
-type App struct {
-	AppID   string `json:"appId"`
-	AppName string `json:"appName"`
-}
-
-// Where names a secret in the report and the logs.
-type Where struct {
-	Store       string `json:"store"`
-	Region      string `json:"region,omitempty"`
-	NamespaceID string `json:"namespaceId,omitempty"`
-	SecretID    int64  `json:"secretId,omitempty"`
-	SecretName  string `json:"secretName,omitempty"`
+// Consumer is one user of a secret that its store knows (SAE: an
+// application of RelateApps): an id and a name.
+type Consumer struct {
+	ID   string
+	Name string
 }

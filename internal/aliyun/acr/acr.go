@@ -5,6 +5,7 @@ package acr
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -114,9 +115,38 @@ func (c *EEConfig) Key() string {
 
 // Matches implements port.SourceConfig: an acs.cr event of the instance
 // (and of its region, when the event names one).
-func (c *EEConfig) Matches(ev port.RegistryEvent) bool {
-	return ev.Source == "acs.cr" && ev.InstanceID != "" && ev.InstanceID == c.InstanceID && (ev.RegionID == "" || ev.RegionID == c.RegionID)
+func (c *EEConfig) Matches(ev port.Event) bool {
+	inst := instanceOf(ev)
+	return ev.Source == "acs.cr" && inst.InstanceID != "" && inst.InstanceID == c.InstanceID && (inst.RegionID == "" || inst.RegionID == c.RegionID)
 }
+
+// eventInstance is what an ACR event's data says of its instance
+// (docs/events.md): data.InstanceId and data.RegionId, exact names.
+type eventInstance struct {
+	InstanceID, RegionID string
+}
+
+// instanceOf reads an event's instance. Data of another shape (a string,
+// base64 data), or members of another type, name none: the event, well
+// formed, simply matches no acr-ee target.
+func instanceOf(ev port.Event) eventInstance {
+	var in eventInstance
+	var data map[string]json.RawMessage
+	if json.Unmarshal(ev.Data, &data) == nil {
+		_ = json.Unmarshal(data["InstanceId"], &in.InstanceID)
+		_ = json.Unmarshal(data["RegionId"], &in.RegionID)
+	}
+	return in
+}
+
+// describeEvent is the instance an event names, for the log line that
+// starts its run (port.EventDescriber), matched or not.
+func describeEvent(ev port.Event) []port.Field {
+	return []port.Field{port.String("eventInstanceId", instanceOf(ev).InstanceID)}
+}
+
+// DescribeEvent implements port.EventDescriber.
+func (a *EE) DescribeEvent(ev port.Event) []port.Field { return describeEvent(ev) }
 
 // Describe implements port.SourceConfig.
 func (c *EEConfig) Describe() string { return "acr-ee " + c.InstanceID }

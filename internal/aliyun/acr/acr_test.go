@@ -315,7 +315,7 @@ func TestValidatePersonalInstance(t *testing.T) {
 // A Personal Edition source matches no registry event.
 func TestPersonalMatchesNoEvent(t *testing.T) {
 	cfg := &PersonalConfig{RegionID: "cn-hangzhou"}
-	for _, ev := range []port.RegistryEvent{{Source: "acs.cr", InstanceID: "cri-abc", RegionID: "cn-hangzhou"}, {Source: "acs.cr", RegionID: "cn-hangzhou"}} {
+	for _, ev := range []port.Event{{Source: "acs.cr", Data: []byte(`{"InstanceId":"cri-abc","RegionId":"cn-hangzhou"}`)}, {Source: "acs.cr", Data: []byte(`{"RegionId":"cn-hangzhou"}`)}} {
 		if cfg.Matches(ev) {
 			t.Errorf("matched %+v", ev)
 		}

@@ -78,7 +78,11 @@ func (c *PersonalConfig) Key() string {
 // Matches implements port.SourceConfig: CloudEvents name no Personal
 // Edition instance, so such a target rotates on the timer and on manual
 // invokes only.
-func (c *PersonalConfig) Matches(port.RegistryEvent) bool { return false }
+func (c *PersonalConfig) Matches(port.Event) bool { return false }
+
+// DescribeEvent implements port.EventDescriber: the log line of an event's
+// run names the instance the event names, as with an acr-ee source.
+func (a *Personal) DescribeEvent(ev port.Event) []port.Field { return describeEvent(ev) }
 
 // Describe implements port.SourceConfig.
 func (c *PersonalConfig) Describe() string {

@@ -85,8 +85,11 @@ func (r *Ref) Group() string { return r.Key() }
 
 // Where implements port.SecretRef.
 func (r *Ref) Where() port.Where {
-	return port.Where{Store: "kms", Region: r.RegionID, SecretName: r.SecretName}
+	return port.Where{Store: "kms", Region: r.RegionID, Fields: []port.Field{port.String("secretName", r.SecretName)}}
 }
+
+// Describe implements port.SecretRef.
+func (r *Ref) Describe() string { return r.Where().Describe() }
 
 // Store is KMS Secrets Manager, signed with each invocation's credentials.
 type Store struct {
@@ -146,19 +149,19 @@ func (v *secretValue) changed() time.Time {
 }
 
 // get is GetSecretValue of a stage or a version.
-func (s *Store) get(ctx context.Context, creds port.Credentials, wh port.Where, stage, version string) (*secretValue, error) {
-	c, err := s.client(ctx, creds, wh.Region)
+func (s *Store) get(ctx context.Context, creds port.Credentials, r *Ref, stage, version string) (*secretValue, error) {
+	c, err := s.client(ctx, creds, r.RegionID)
 	if err != nil {
 		return nil, err
 	}
 	req := kms.CreateGetSecretValueRequest()
-	s.b.Point(req, &req.Port, s.ep, "kms", wh.Region, false)
-	req.SecretName = wh.SecretName
+	s.b.Point(req, &req.Port, s.ep, "kms", r.RegionID, false)
+	req.SecretName = r.SecretName
 	req.VersionStage = stage
 	req.VersionId = version
 	resp := responses.NewCommonResponse()
 	if err := c.DoAction(req, resp); err != nil {
-		return nil, notFound(s.b.Fail(ctx, "kms", "GetSecretValue", err), wh, version)
+		return nil, notFound(s.b.Fail(ctx, "kms", "GetSecretValue", err), r, version)
 	}
 	var v secretValue
 	if err := json.Unmarshal(resp.GetHttpContentBytes(), &v); err != nil {
@@ -171,32 +174,32 @@ func (s *Store) get(ctx context.Context, creds port.Credentials, wh port.Where, 
 // Read implements port.Store: the ACSCurrent version of the secret.
 func (s *Store) Read(ctx context.Context, creds port.Credentials, ref port.SecretRef) (port.Snapshot, error) {
 	r := ref.(*Ref)
-	resp, err := s.get(ctx, creds, r.Where(), StageCurrent, "")
+	resp, err := s.get(ctx, creds, r, StageCurrent, "")
 	if err != nil {
 		return nil, err
 	}
-	return snapshot{sec: r.Where(), resp: resp}, nil
+	return snapshot{ref: r, resp: resp}, nil
 }
 
 type snapshot struct {
-	sec  port.Where
+	ref  *Ref
 	resp *secretValue
 }
 
 // Find implements port.Snapshot.
-func (s snapshot) Find(port.SecretRef) (port.Secret, error) { return unwrap(s.sec, s.resp) }
+func (s snapshot) Find(port.SecretRef) (port.Secret, error) { return unwrap(s.ref, s.resp) }
 
 // unwrap checks the data type and the document; the secret's identity is
-// filled in either way, for the report.
-func unwrap(wh port.Where, resp *secretValue) (port.Secret, error) {
-	sec := port.Secret{Where: wh, ID: wh.Region + "/" + wh.SecretName, Version: resp.VersionID, Changed: resp.changed()}
+// filled in either way, for the report. Its handle is its Ref.
+func unwrap(r *Ref, resp *secretValue) (port.Secret, error) {
+	sec := port.Secret{Where: r.Where(), ID: r.RegionID + "/" + r.SecretName, Version: resp.VersionID, Changed: resp.changed(), Handle: r}
 	if resp.SecretDataType != "" && resp.SecretDataType != TypeText {
 		return sec, port.Errorf(port.UnsupportedSecretType, "kms secret %q in %s holds %s data; only text secrets holding a docker config are rotated",
-			wh.SecretName, wh.Region, resp.SecretDataType)
+			r.SecretName, r.RegionID, resp.SecretDataType)
 	}
 	if resp.SecretData == nil {
 		// Never read as an empty value: nothing is written.
-		return sec, port.Errorf(port.CorruptSecretData, "the GetSecretValue answer for kms secret %q in %s carries no SecretData", wh.SecretName, wh.Region)
+		return sec, port.Errorf(port.CorruptSecretData, "the GetSecretValue answer for kms secret %q in %s carries no SecretData", r.SecretName, r.RegionID)
 	}
 	doc := []byte(*resp.SecretData)
 	err := dockercfg.Check(doc)
@@ -204,7 +207,7 @@ func unwrap(wh port.Where, resp *secretValue) (port.Secret, error) {
 		err = errors.New("the value is empty")
 	}
 	if err != nil {
-		return sec, port.Errorf(port.CorruptSecretData, "the value of kms secret %q in %s is not a docker config JSON object: %v", wh.SecretName, wh.Region, err)
+		return sec, port.Errorf(port.CorruptSecretData, "the value of kms secret %q in %s is not a docker config JSON object: %v", r.SecretName, r.RegionID, err)
 	}
 	sec.Config = doc
 	return sec, nil
@@ -218,10 +221,19 @@ const MaxSecretData = 30720
 // CheckSize implements port.SizeLimiter.
 func (s *Store) CheckSize(sec port.Secret, config []byte) error {
 	if len(config) > MaxSecretData {
+		r := refOf(sec)
 		return port.Errorf(port.ValueTooLarge, "the docker config for kms secret %q in %s is %d bytes; KMS stores at most %d bytes a value (SecretData)",
-			sec.Where.SecretName, sec.Where.Region, len(config), MaxSecretData)
+			r.SecretName, r.RegionID, len(config), MaxSecretData)
 	}
 	return nil
+}
+
+// refOf is the secret a read found (its handle).
+func refOf(sec port.Secret) *Ref {
+	if r, ok := sec.Handle.(*Ref); ok {
+		return r
+	}
+	return &Ref{}
 }
 
 // Write implements port.Store: PutSecretValue stores the merged document
@@ -236,13 +248,17 @@ func (s *Store) Write(ctx context.Context, creds port.Credentials, sec port.Secr
 	if err != nil {
 		return "", err
 	}
-	c, err := s.client(ctx, creds, sec.Where.Region)
+	r, ok := sec.Handle.(*Ref)
+	if !ok {
+		return "", errors.New("kms PutSecretValue: the secret was not read from KMS")
+	}
+	c, err := s.client(ctx, creds, r.RegionID)
 	if err != nil {
 		return "", err
 	}
 	req := kms.CreatePutSecretValueRequest()
-	s.b.Point(req, &req.Port, s.ep, "kms", sec.Where.Region, false)
-	req.SecretName = sec.Where.SecretName
+	s.b.Point(req, &req.Port, s.ep, "kms", r.RegionID, false)
+	req.SecretName = r.SecretName
 	req.VersionId = version
 	req.SecretDataType = TypeText
 	// A string holding a JSON array (the reference; its default is ACSCurrent).
@@ -250,18 +266,22 @@ func (s *Store) Write(ctx context.Context, creds port.Credentials, sec port.Secr
 	req.SecretData = string(config)
 	resp := responses.NewCommonResponse()
 	if err := c.DoAction(req, resp); err != nil {
-		return "", notFound(s.b.Fail(ctx, "kms", "PutSecretValue", err), sec.Where, "")
+		return "", notFound(s.b.Fail(ctx, "kms", "PutSecretValue", err), r, "")
 	}
 	return version, nil
 }
 
 // ReadBack implements port.Store: GetSecretValue of the version written.
 func (s *Store) ReadBack(ctx context.Context, creds port.Credentials, sec port.Secret, version string) (port.Secret, error) {
-	resp, err := s.get(ctx, creds, sec.Where, "", version)
+	r, ok := sec.Handle.(*Ref)
+	if !ok {
+		return port.Secret{}, errors.New("kms GetSecretValue: the secret was not read from KMS")
+	}
+	resp, err := s.get(ctx, creds, r, "", version)
 	if err != nil {
 		return port.Secret{}, err
 	}
-	got, err := unwrap(sec.Where, resp)
+	got, err := unwrap(r, resp)
 	if err != nil && port.CodeOf(err) == port.CorruptSecretData {
 		return got, nil // verification reports the difference
 	}
@@ -279,13 +299,13 @@ func NewVersionID(now time.Time) (string, error) {
 }
 
 // notFound gives KMS's not-found answer its report code.
-func notFound(err error, wh port.Where, version string) error {
+func notFound(err error, r *Ref, version string) error {
 	var ce *aliyun.CallError
 	if !errors.As(err, &ce) || !ce.NotFound(notFoundCodes...) {
 		return err
 	}
 	if version != "" {
-		return port.Errorf(port.SecretNotFound, "version %q of kms secret %q in %s does not exist (%s)", version, wh.SecretName, wh.Region, ce.Error())
+		return port.Errorf(port.SecretNotFound, "version %q of kms secret %q in %s does not exist (%s)", version, r.SecretName, r.RegionID, ce.Error())
 	}
-	return port.Errorf(port.SecretNotFound, "kms secret %q does not exist in %s (%s)", wh.SecretName, wh.Region, ce.Error())
+	return port.Errorf(port.SecretNotFound, "kms secret %q does not exist in %s (%s)", r.SecretName, r.RegionID, ce.Error())
 }

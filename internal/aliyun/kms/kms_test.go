@@ -3,6 +3,7 @@ package kms_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -60,8 +61,8 @@ func TestReadWriteReadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := port.Where{Store: "kms", Region: region, SecretName: "acr-pull"}
-	if sec.Where != want || sec.ID != region+"/acr-pull" || string(sec.Config) != stored || sec.Version != "v1" {
+	want := port.Where{Store: "kms", Region: region, Fields: []port.Field{port.String("secretName", "acr-pull")}}
+	if !reflect.DeepEqual(sec.Where, want) || sec.ID != region+"/acr-pull" || string(sec.Config) != stored || sec.Version != "v1" {
 		t.Fatalf("read: where %+v id %q version %q, config as stored: %v", sec.Where, sec.ID, sec.Version, string(sec.Config) == stored)
 	}
 
@@ -178,7 +179,7 @@ func TestFailures(t *testing.T) {
 func TestWriteErrors(t *testing.T) {
 	emu, st := open(t)
 	emu.CreateKMSSecret(region, "s", `{}`, false)
-	sec := port.Secret{Where: ref("s").Where(), ID: region + "/s"}
+	sec := port.Secret{Where: ref("s").Where(), ID: region + "/s", Handle: ref("s")}
 	const value = `{"auths":{"r.example.com":{"username":"u","password":"written-password-value"}}}`
 
 	emu.SetKMSEcho(true)
@@ -195,11 +196,11 @@ func TestWriteErrors(t *testing.T) {
 		t.Error("the emulator's echo did not reach ServerMessage(): the check above proves nothing")
 	}
 
-	sec.Where.SecretName = "gone"
+	sec.Where, sec.Handle = ref("gone").Where(), ref("gone")
 	if _, err := st.Write(context.Background(), creds(key), sec, []byte(value)); port.CodeOf(err) != port.SecretNotFound {
 		t.Errorf("write to a missing secret: %v; want SecretNotFound", err)
 	}
-	if _, err := st.ReadBack(context.Background(), creds(key), port.Secret{Where: ref("s").Where()}, "no-such-version"); port.CodeOf(err) != port.SecretNotFound {
+	if _, err := st.ReadBack(context.Background(), creds(key), port.Secret{Where: ref("s").Where(), Handle: ref("s")}, "no-such-version"); port.CodeOf(err) != port.SecretNotFound {
 		t.Errorf("read-back of a missing version: %v; want SecretNotFound", err)
 	}
 }
@@ -271,7 +272,7 @@ func TestAbsentSecretData(t *testing.T) {
 func TestSizeLimit(t *testing.T) {
 	emu, st := open(t)
 	emu.CreateKMSSecret(region, "s", `{"auths":{}}`, false)
-	sec := port.Secret{Where: ref("s").Where(), ID: region + "/s"}
+	sec := port.Secret{Where: ref("s").Where(), ID: region + "/s", Handle: ref("s")}
 	big := []byte(`{"x":"` + strings.Repeat("a", kms.MaxSecretData-7) + `"}`)
 	if len(big) != kms.MaxSecretData+1 {
 		t.Fatalf("test value of %d bytes", len(big))

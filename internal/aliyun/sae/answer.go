@@ -128,7 +128,7 @@ func (s *listSnapshot) Find(ref port.SecretRef) (port.Secret, error) {
 		if err != nil {
 			return got, err
 		}
-		return got, &port.Resolved{Ref: &one{ns: got.Where.NamespaceID, id: sec.SecretID, name: r.SecretName}}
+		return got, &port.Resolved{Ref: &one{ns: got.Handle.(*one).ns, id: sec.SecretID, name: r.SecretName}}
 	}
 	return unwrap(s.ns, sec, sec.SecretData)
 }
@@ -144,7 +144,7 @@ type oneSnapshot struct {
 // a secret resolved from a name must still answer to it.
 func (s *oneSnapshot) Find(ref port.SecretRef) (port.Secret, error) {
 	o := ref.(*one)
-	wh := o.where()
+	wh := o.Where()
 	switch {
 	case s.missing && o.name != "":
 		s.mem.forget(o.ns, o.name)
@@ -170,16 +170,16 @@ func identify(ns string, w *secretJSON) (port.Secret, error) {
 	if w.NamespaceID != "" {
 		ns = w.NamespaceID
 	}
-	region, _, _ := strings.Cut(ns, ":")
-	apps := make([]port.App, 0, len(w.RelateApps))
+	apps := make([]port.Consumer, 0, len(w.RelateApps))
 	for _, a := range w.RelateApps {
-		apps = append(apps, port.App{AppID: a.AppID, AppName: a.AppName})
+		apps = append(apps, port.Consumer{ID: a.AppID, Name: a.AppName})
 	}
 	sec := port.Secret{
-		Where:     port.Where{Store: "sae", Region: region, NamespaceID: ns, SecretID: w.SecretID, SecretName: w.SecretName},
+		Where:     where(ns, w.SecretID, w.SecretName),
 		ID:        ns + "/" + strconv.FormatInt(w.SecretID, 10),
 		Consumers: apps,
 		Changed:   changed(w.UpdateTime),
+		Handle:    &one{ns: ns, id: w.SecretID}, // where a write and its read-back go
 	}
 	if w.SecretType != DockerConfigType {
 		return sec, port.Errorf(port.UnsupportedSecretType, "secret %d has type %q; only %q secrets are rotated", w.SecretID, w.SecretType, DockerConfigType)
@@ -242,11 +242,11 @@ func (o *one) Key() string     { return o.ns + "/" + strconv.FormatInt(o.id, 10)
 // Group is the secret alone; '#' never occurs in a namespace id.
 func (o *one) Group() string { return o.ns + "#" + strconv.FormatInt(o.id, 10) }
 
-func (o *one) Where() port.Where { return o.where() }
-
-func (o *one) where() port.Where {
+func (o *one) Where() port.Where { return where(o.ns, o.id, o.name) }
+func (o *one) Describe() string  { return o.Where().Describe() }
+func (o *one) region() string {
 	region, _, _ := strings.Cut(o.ns, ":")
-	return port.Where{Store: "sae", Region: region, NamespaceID: o.ns, SecretID: o.id, SecretName: o.name}
+	return region
 }
 
 func describe(r *Ref) string {

@@ -102,8 +102,27 @@ func (r *Ref) Key() string {
 func (r *Ref) Group() string { return r.NamespaceID }
 
 // Where implements port.SecretRef.
-func (r *Ref) Where() port.Where {
-	return port.Where{Store: "sae", Region: r.Region(), NamespaceID: r.NamespaceID, SecretID: r.SecretID, SecretName: r.SecretName}
+func (r *Ref) Where() port.Where { return where(r.NamespaceID, r.SecretID, r.SecretName) }
+
+// Describe implements port.SecretRef.
+func (r *Ref) Describe() string { return r.Where().Describe() }
+
+// where names an SAE secret in the report and the logs: its namespace, and
+// its id and name where known (0 and "" are left out), in messages by id
+// where known ("sae secret 16 in namespace cn-hangzhou:prod").
+func where(ns string, id int64, name string) port.Where {
+	region, _, _ := strings.Cut(ns, ":")
+	wh := port.Where{Store: "sae", Region: region, Fields: []port.Field{port.String("namespaceId", ns)}}
+	if id != 0 {
+		wh.Fields = append(wh.Fields, port.Int("secretId", id))
+		wh.Text = fmt.Sprintf("sae secret %d in namespace %s", id, ns)
+	} else {
+		wh.Text = fmt.Sprintf("sae secret %q in namespace %s", name, ns)
+	}
+	if name != "" {
+		wh.Fields = append(wh.Fields, port.String("secretName", name))
+	}
+	return wh
 }
 
 // Store is SAE's secrets, signed with each invocation's credentials. For
@@ -163,7 +182,7 @@ func (s *Store) Read(ctx context.Context, creds port.Credentials, ref port.Secre
 		req.NamespaceId = r.NamespaceID
 		var ans listAnswer
 		if err := s.call(ctx, creds, r.Region(), "ListSecrets", req, &req.Port, &ans); err != nil {
-			return nil, notFound(err, port.Where{Store: "sae", Region: r.Region(), NamespaceID: r.NamespaceID})
+			return nil, notFound(err, r.NamespaceID, 0)
 		}
 		snap := &listSnapshot{mem: &s.mem, ns: r.NamespaceID}
 		if ans.Data != nil {
@@ -172,7 +191,7 @@ func (s *Store) Read(ctx context.Context, creds port.Credentials, ref port.Secre
 		s.mem.listed(r.NamespaceID, snap.secrets)
 		return snap, nil
 	case *one:
-		sec, missing, err := s.describe(ctx, creds, r.where())
+		sec, missing, err := s.describe(ctx, creds, r)
 		if err != nil {
 			return nil, err
 		}
@@ -182,17 +201,17 @@ func (s *Store) Read(ctx context.Context, creds port.Credentials, ref port.Secre
 }
 
 // describe is DescribeSecret; missing reports InvalidSecretId.NotFound.
-func (s *Store) describe(ctx context.Context, creds port.Credentials, wh port.Where) (sec *secretJSON, missing bool, err error) {
+func (s *Store) describe(ctx context.Context, creds port.Credentials, o *one) (sec *secretJSON, missing bool, err error) {
 	req := sae.CreateDescribeSecretRequest()
-	req.NamespaceId = wh.NamespaceID
-	req.SecretId = requests.NewInteger64(wh.SecretID)
+	req.NamespaceId = o.ns
+	req.SecretId = requests.NewInteger64(o.id)
 	var ans describeAnswer
-	if err := s.call(ctx, creds, wh.Region, "DescribeSecret", req, &req.Port, &ans); err != nil {
+	if err := s.call(ctx, creds, o.region(), "DescribeSecret", req, &req.Port, &ans); err != nil {
 		var ce *aliyun.CallError
 		if errors.As(err, &ce) && ce.NotFound(codeNoSecret) {
 			return nil, true, nil
 		}
-		return nil, false, notFound(err, wh)
+		return nil, false, notFound(err, o.ns, o.id)
 	}
 	return ans.Data, false, nil
 }
@@ -213,17 +232,21 @@ func (s *Store) ReadAlone(ref port.SecretRef) (port.SecretRef, bool) {
 // {"SecretData":"<JSON object>"} of the current API reference
 // (docs/cloud-apis.md); the SDK would send the bare object.
 func (s *Store) Write(ctx context.Context, creds port.Credentials, sec port.Secret, config []byte) (string, error) {
+	o, ok := sec.Handle.(*one)
+	if !ok {
+		return "", errors.New("sae UpdateSecret: the secret was not read from SAE")
+	}
 	wrapped, err := wrap(sec, config)
 	if err != nil {
 		return "", err
 	}
 	req := sae.CreateUpdateSecretRequest()
-	req.NamespaceId = sec.Where.NamespaceID
-	req.SecretId = requests.NewInteger64(sec.Where.SecretID)
+	req.NamespaceId = o.ns
+	req.SecretId = requests.NewInteger64(o.id)
 	req.SecretData = wrapped
 	var ans updateAnswer
-	if err := s.call(ctx, creds, sec.Where.Region, "UpdateSecret", req, &req.Port, &ans); err != nil {
-		return "", notFound(err, sec.Where)
+	if err := s.call(ctx, creds, o.region(), "UpdateSecret", req, &req.Port, &ans); err != nil {
+		return "", notFound(err, o.ns, o.id)
 	}
 	return "", nil
 }
@@ -259,17 +282,20 @@ func (s *Store) WireForms(sec port.Secret, config []byte) []string {
 
 // ReadBack implements port.Store with DescribeSecret.
 func (s *Store) ReadBack(ctx context.Context, creds port.Credentials, sec port.Secret, _ string) (port.Secret, error) {
-	wh := sec.Where
-	got, missing, err := s.describe(ctx, creds, wh)
+	o, ok := sec.Handle.(*one)
+	if !ok {
+		return port.Secret{}, errors.New("sae DescribeSecret: the secret was not read from SAE")
+	}
+	got, missing, err := s.describe(ctx, creds, o)
 	switch {
 	case err != nil:
 		return port.Secret{}, err
 	case missing:
-		return port.Secret{}, port.Errorf(port.SecretNotFound, "secret %d does not exist in namespace %s (DescribeSecret: %s)", wh.SecretID, wh.NamespaceID, codeNoSecret)
+		return port.Secret{}, port.Errorf(port.SecretNotFound, "secret %d does not exist in namespace %s (DescribeSecret: %s)", o.id, o.ns, codeNoSecret)
 	case got == nil:
-		return port.Secret{Where: wh}, nil // verification reports the difference
+		return port.Secret{Where: sec.Where}, nil // verification reports the difference
 	}
-	back, err := unwrap(wh.NamespaceID, got, got.SecretData)
+	back, err := unwrap(o.ns, got, got.SecretData)
 	if port.CodeOf(err) == port.CorruptSecretData {
 		return back, nil // verification reports the difference
 	}
@@ -283,13 +309,13 @@ const (
 )
 
 // notFound gives SAE's not-found answers their report code.
-func notFound(err error, wh port.Where) error {
+func notFound(err error, ns string, id int64) error {
 	var ce *aliyun.CallError
 	if errors.As(err, &ce) && ce.NotFound(codeNoNamespace, codeNoSecret) {
 		if ce.Code == codeNoNamespace {
-			return port.Errorf(port.SecretNotFound, "namespace %s does not exist (%s)", wh.NamespaceID, ce.Error())
+			return port.Errorf(port.SecretNotFound, "namespace %s does not exist (%s)", ns, ce.Error())
 		}
-		return port.Errorf(port.SecretNotFound, "secret %d does not exist in namespace %s (%s)", wh.SecretID, wh.NamespaceID, ce.Error())
+		return port.Errorf(port.SecretNotFound, "secret %d does not exist in namespace %s (%s)", id, ns, ce.Error())
 	}
 	return err
 }

@@ -125,7 +125,7 @@ func TestFind(t *testing.T) {
 			if tc.code != "" {
 				return
 			}
-			if sec.Where.SecretID != good || sec.Where.SecretName != "good" || sec.Where.Region != "cn-hangzhou" || string(sec.Config) != doc {
+			if secretID(sec) != good || secretName(sec) != "good" || sec.Where.Region != "cn-hangzhou" || string(sec.Config) != doc {
 				t.Errorf("found %+v, config as stored: %v", sec.Where, string(sec.Config) == doc)
 			}
 			if sec.Rest["notes"] != "kept" || len(sec.Rest) != 1 || len(sec.Consumers) != 1 || sec.ID != ns+"/1" {
@@ -169,8 +169,8 @@ func TestAbsentValueIsCorrupt(t *testing.T) {
 			if tc.code == "" && string(sec.Config) != "{}" {
 				t.Errorf("an empty .dockerconfigjson reads as %d bytes, want {}", len(sec.Config))
 			}
-			if sec.Where.SecretID != id {
-				t.Errorf("the failure names secret %d, want %d", sec.Where.SecretID, id)
+			if secretID(sec) != id {
+				t.Errorf("the failure names secret %d, want %d", secretID(sec), id)
 			}
 		})
 	}
@@ -268,8 +268,8 @@ func TestResolvedNameReused(t *testing.T) {
 		t.Fatal(err)
 	}
 	emu.ResetCalls()
-	if sec, err := read(t, st, ref); err != nil || sec.Where.SecretID == id {
-		t.Fatalf("the name, given to a new secret: %v, id %d (the old one was %d)", err, sec.Where.SecretID, id)
+	if sec, err := read(t, st, ref); err != nil || secretID(sec) == id {
+		t.Fatalf("the name, given to a new secret: %v, id %d (the old one was %d)", err, secretID(sec), id)
 	}
 	if got := actions(emu); got != "ListSecrets DescribeSecret" {
 		t.Errorf("calls %q", got)
@@ -345,6 +345,42 @@ func TestErrors(t *testing.T) {
 		ae, ok := err.(port.APIError)
 		if !ok || ae.Throttled() != tc.throttled || ae.Transient() != tc.transient {
 			t.Errorf("fault %+v: %v", tc.fault, err)
+		}
+	}
+}
+
+// secretID is the secretId a secret's Where shows (0: none).
+func secretID(sec port.Secret) int64 {
+	v, _ := sec.Where.Lookup("secretId")
+	id, _ := v.(int64)
+	return id
+}
+
+// secretName is the secretName a secret's Where shows ("": none).
+func secretName(sec port.Secret) string {
+	v, _ := sec.Where.Lookup("secretName")
+	s, _ := v.(string)
+	return s
+}
+
+// An SAE secret is named by its namespace, id and name in the report and
+// the logs, and in messages by its id once known.
+func TestWhere(t *testing.T) {
+	for _, tc := range []struct {
+		ref        *sae.Ref
+		json, text string
+	}{
+		{&sae.Ref{NamespaceID: "cn-hangzhou:prod", SecretID: 16}, `{"store":"sae","region":"cn-hangzhou","namespaceId":"cn-hangzhou:prod","secretId":16}`,
+			"sae secret 16 in namespace cn-hangzhou:prod"},
+		{&sae.Ref{NamespaceID: "cn-hangzhou", SecretName: "acr-pull"}, `{"store":"sae","region":"cn-hangzhou","namespaceId":"cn-hangzhou","secretName":"acr-pull"}`,
+			`sae secret "acr-pull" in namespace cn-hangzhou`},
+	} {
+		b, err := json.Marshal(tc.ref.Where())
+		if err != nil || string(b) != tc.json {
+			t.Errorf("%+v: JSON %s (%v), want %s", tc.ref, b, err, tc.json)
+		}
+		if got := tc.ref.Describe(); got != tc.text {
+			t.Errorf("%+v: described as %q, want %q", tc.ref, got, tc.text)
 		}
 	}
 }

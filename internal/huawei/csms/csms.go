@@ -111,8 +111,11 @@ func (r *Ref) Group() string { return r.Key() }
 
 // Where implements port.SecretRef.
 func (r *Ref) Where() port.Where {
-	return port.Where{Store: "csms", Region: r.Region, SecretName: r.SecretName}
+	return port.Where{Store: "csms", Region: r.Region, Fields: []port.Field{port.String("secretName", r.SecretName)}}
 }
+
+// Describe implements port.SecretRef.
+func (r *Ref) Describe() string { return r.Where().Describe() }
 
 // Store is CSMS, signed with the Huawei Cloud key of the environment.
 type Store struct {
@@ -228,8 +231,12 @@ const MaxValue = 32768
 // CheckSize implements port.SizeLimiter.
 func (s *Store) CheckSize(sec port.Secret, cfg []byte) error {
 	if len(cfg) > MaxValue {
+		name := ""
+		if r, ok := sec.Handle.(*Ref); ok {
+			name = r.SecretName
+		}
 		return port.Errorf(port.ValueTooLarge, "the docker config for csms secret %q is %d bytes; CSMS stores at most %d bytes a value (secret_string)",
-			sec.Where.SecretName, len(cfg), MaxValue)
+			name, len(cfg), MaxValue)
 	}
 	return nil
 }

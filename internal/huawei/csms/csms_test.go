@@ -3,6 +3,7 @@ package csms_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -96,7 +97,7 @@ func TestReadWriteReadBack(t *testing.T) {
 	if string(sec.Config) != cfg || sec.Version != "v1" {
 		t.Errorf("read: version %q, config as stored: %v; want v1 and the stored value", sec.Version, string(sec.Config) == cfg)
 	}
-	if want := (port.Where{Store: "csms", Region: region, SecretName: "acr-pull"}); sec.Where != want {
+	if want := (port.Where{Store: "csms", Region: region, Fields: []port.Field{port.String("secretName", "acr-pull")}}); !reflect.DeepEqual(sec.Where, want) {
 		t.Errorf("read: where %+v, want %+v", sec.Where, want)
 	}
 	ver, err := st.Write(context.Background(), port.Credentials{}, sec, []byte(written))

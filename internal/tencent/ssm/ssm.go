@@ -88,8 +88,15 @@ func (r *Ref) Key() string { return r.Region + "/" + r.SecretName + "/" + r.Vers
 func (r *Ref) Group() string { return r.Key() }
 
 // Where implements port.SecretRef.
-func (r *Ref) Where() port.Where {
-	return port.Where{Store: "ssm", Region: r.Region, SecretName: r.SecretName}
+func (r *Ref) Where() port.Where { return where(r.Region, r.SecretName) }
+
+// Describe implements port.SecretRef.
+func (r *Ref) Describe() string { return r.Where().Describe() }
+
+// where names a secret for the report and the logs: its name, not the
+// version, as every store's results name a secret.
+func where(region, name string) port.Where {
+	return port.Where{Store: "ssm", Region: region, Fields: []port.Field{port.String("secretName", name)}}
 }
 
 // Store is SSM, signed with the keys from the environment.
@@ -158,7 +165,7 @@ func (s *Store) get(ctx context.Context, h handle) (port.Secret, error) {
 	// GetSecretValueResponse, v1.0.162 and later; docs/cloud-apis.md), and
 	// no call is added for one. SSM keeps no record the cooldown can use.
 	sec := port.Secret{
-		Where:   port.Where{Store: "ssm", Region: h.region, SecretName: h.name},
+		Where:   where(h.region, h.name),
 		ID:      h.region + "/" + h.name + "/" + h.version,
 		Version: h.version,
 		Handle:  h,
@@ -206,8 +213,9 @@ const MaxValue = 4096
 // CheckSize implements port.SizeLimiter.
 func (s *Store) CheckSize(sec port.Secret, config []byte) error {
 	if len(config) > MaxValue {
+		h, _ := sec.Handle.(handle)
 		return port.Errorf(port.ValueTooLarge, "the docker config for ssm secret %q in %s is %d bytes; SSM stores at most %d bytes a value (SecretString)",
-			sec.Where.SecretName, sec.Where.Region, len(config), MaxValue)
+			h.name, h.region, len(config), MaxValue)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -203,7 +204,7 @@ func TestStore(t *testing.T) {
 					t.Fatalf("read: %v", err)
 				}
 				want, _ := emu.SSMSecret(tc.ref.Region, tc.ref.SecretName, tc.ref.VersionID)
-				if string(sec.Config) != want || sec.Version != tc.version || sec.Where != tc.ref.Where() {
+				if string(sec.Config) != want || sec.Version != tc.version || !reflect.DeepEqual(sec.Where, tc.ref.Where()) {
 					t.Errorf("read version %q at %+v, want the stored value of %q at %+v", sec.Version, sec.Where, tc.version, tc.ref.Where())
 				}
 				return
@@ -218,7 +219,7 @@ func TestStore(t *testing.T) {
 				t.Errorf("code %q, want %q (%v)", port.CodeOf(err), tc.want.code, err)
 			}
 			if tc.want.code != "" {
-				if sec.Where != tc.ref.Where() && tc.want.code != port.SecretNotFound {
+				if !reflect.DeepEqual(sec.Where, tc.ref.Where()) && tc.want.code != port.SecretNotFound {
 					t.Errorf("the failing secret is not named: %+v", sec.Where)
 				}
 				return
