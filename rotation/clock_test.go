@@ -15,9 +15,10 @@ type fakeClock struct {
 	now time.Time
 }
 
-// newFakeClock starts at the wall clock's time: contexts' deadlines, which
-// the runtime keeps on the wall clock, stay in the fake clock's future.
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Now().Truncate(time.Second)} }
+// newFakeClock starts at the wall clock's time: a context's deadline set
+// from the fake clock's now is as far in the wall clock's future, and its
+// timer fires only after the test, which takes no wall time to speak of.
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
 
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()

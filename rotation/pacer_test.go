@@ -24,14 +24,14 @@ func TestNewStaysUnderQuota(t *testing.T) {
 }
 
 func TestBurstServesASmallRotationWithoutWaiting(t *testing.T) {
-	p := newTestPacer(60, time.Minute, time.Second)
-	start := time.Now()
+	p, clock := fakePacer(60, time.Minute, time.Second)
+	start := clock.Now()
 	for range 3 {
 		if err := p.wait(context.Background(), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if d := time.Since(start); d > 100*time.Millisecond {
+	if d := clock.Now().Sub(start); d != 0 {
 		t.Fatalf("three calls waited %v", d)
 	}
 }
@@ -43,9 +43,10 @@ func newTestPacer(calls int, per, base time.Duration) *pacer {
 
 func approx(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
 
-// fakePacer runs on a clock the test moves, without jitter unless it sets one.
+// fakePacer runs on a clock the test moves (or its waits move), without
+// jitter unless it sets one.
 func fakePacer(calls int, per, base time.Duration) (*pacer, *fakeClock) {
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clock := newFakeClock()
 	p := newPacer(calls, per, base, clock)
 	p.jitter = func() float64 { return 0.5 } // a factor of exactly 1
 	return p, clock
@@ -153,32 +154,32 @@ func TestThrottlePauseJitter(t *testing.T) {
 
 func TestUnlimitedPacerStillPauses(t *testing.T) {
 	const base = 50 * time.Millisecond
-	p := newTestPacer(0, 0, base)
+	p, clock := fakePacer(0, 0, base)
 	if err := p.wait(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
 	p.throttled()
-	if d := p.delay(1); d < 3*base/4-5*time.Millisecond || d > 5*base/4 {
-		t.Fatalf("after a throttle an unlimited pacer delays %v, want about %v", d, base)
+	if d := p.delay(1); d != base {
+		t.Fatalf("after a throttle an unlimited pacer delays %v, want %v", d, base)
 	}
-	start := time.Now()
+	start := clock.Now()
 	if err := p.wait(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < base/2 {
-		t.Fatalf("a call went out %v after a throttle, want about %v", d, base)
+	if d := clock.Now().Sub(start); d != base {
+		t.Fatalf("a call went out %v after a throttle, want %v", d, base)
 	}
 }
 
 func TestMaxPauseBoundsTheWait(t *testing.T) {
-	p := newTestPacer(60, time.Minute, 10*time.Second)
+	p, clock := fakePacer(60, time.Minute, 10*time.Second)
 	p.throttled()
-	start := time.Now()
+	start := clock.Now()
 	if err := p.wait(context.Background(), 50*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < 40*time.Millisecond || d > 2*time.Second {
-		t.Fatalf("with maxPause 50ms a call waited %v after a throttle of about 10s", d)
+	if d := clock.Now().Sub(start); d != 50*time.Millisecond {
+		t.Fatalf("with maxPause 50ms a call waited %v after a throttle of 10s", d)
 	}
 }
 
@@ -186,54 +187,60 @@ func TestMaxPauseBoundsTheWait(t *testing.T) {
 // drained quota at a halved rate, and the pause again would otherwise add up
 // to several bounds (an emergency run once waited 10s with a bound of 5s).
 func TestMaxWaitBoundsTheWholeWait(t *testing.T) {
-	p := newTestPacer(60, time.Minute, 10*time.Second)
+	p, clock := fakePacer(60, time.Minute, 10*time.Second)
 	for range p.lim.Burst() {
 		if err := p.wait(context.Background(), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	p.throttled() // a pause of about 10s, and the next token in about 2.2s
+	p.throttled() // a pause of 10s, and the next token in about 2.2s
 	const maxWait = 100 * time.Millisecond
 	for i := range 3 {
-		start := time.Now()
+		start := clock.Now()
 		if err := p.wait(context.Background(), maxWait); err != nil {
 			t.Fatal(err)
 		}
-		if d := time.Since(start); d > maxWait+100*time.Millisecond {
+		if d := clock.Now().Sub(start); d > maxWait {
 			t.Fatalf("wait %d: %v with maxWait %v", i+1, d, maxWait)
 		}
 	}
 	// The calls let out early were counted: the rate owes them.
-	if tok := p.lim.TokensAt(time.Now()); tok > -2 {
+	if tok := p.lim.TokensAt(clock.Now()); tok > -2 {
 		t.Fatalf("after three calls let out early the limiter holds %.2f tokens, want at most -2", tok)
 	}
 }
 
 func TestWaitPastTheDeadline(t *testing.T) {
-	throttled := func() *pacer { p := newTestPacer(60, time.Minute, 10*time.Second); p.throttled(); return p }
-	drained := func() *pacer {
-		p := newTestPacer(60, time.Minute, time.Second)
+	throttled := func() (*pacer, *fakeClock) {
+		p, clock := fakePacer(60, time.Minute, 10*time.Second)
+		p.throttled()
+		return p, clock
+	}
+	drained := func() (*pacer, *fakeClock) {
+		p, clock := fakePacer(60, time.Minute, time.Second)
 		for range p.lim.Burst() {
 			if err := p.wait(context.Background(), 0); err != nil {
 				t.Fatal(err)
 			}
 		}
-		return p // the next token comes in about 1.1s
+		return p, clock // the next token comes in about 1.1s
 	}
 	for _, tc := range []struct {
 		name string
-		p    func() *pacer
+		p    func() (*pacer, *fakeClock)
 	}{{"throttle pause", throttled}, {"quota", drained}} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := tc.p()
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			p, clock := tc.p()
+			// The deadline is judged by the fake clock, which started at the
+			// wall clock's time: the context's own timer never fires here.
+			ctx, cancel := context.WithDeadline(context.Background(), clock.Now().Add(300*time.Millisecond))
 			defer cancel()
-			start := time.Now()
+			start := clock.Now()
 			err := p.wait(ctx, 0)
 			if !errors.Is(err, errNoTime) || !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("Wait = %v, want errNoTime (a DeadlineExceeded)", err)
 			}
-			if d := time.Since(start); d > 200*time.Millisecond {
+			if d := clock.Now().Sub(start); d != 0 {
 				t.Fatalf("Wait gave up after %v, not at once", d)
 			}
 		})
@@ -255,7 +262,7 @@ func TestPausedWaitEndsWithTheContext(t *testing.T) {
 }
 
 func TestDelay(t *testing.T) {
-	p := newTestPacer(60, time.Minute, time.Second)
+	p, _ := fakePacer(60, time.Minute, time.Second)
 	if d := p.delay(1); d != 0 {
 		t.Fatalf("a fresh pacer delays one call by %v", d)
 	}
