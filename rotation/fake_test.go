@@ -338,9 +338,9 @@ func cloudEvent(hosts string) string {
 	return `{"specversion":"1.0","id":"e1","source":"fake","type":"push","data":{"Hosts":"` + hosts + `"}}`
 }
 
-// apiError is a failed call as an adapter reports it.
+// apiError is a failed call as the adapters report it.
 func apiError(status int, code string, throttled bool) error {
-	return apiErr{status: status, code: code, throttled: throttled}
+	return &port.CallError{Product: "fake", Action: "call", Status: status, Code: code, Throttle: throttled}
 }
 
 // holds reports whether a docker config holds the token for every host.

@@ -67,3 +67,68 @@ type APIError interface {
 	Transient() bool       // HTTP 5xx, transport error or timeout: worth retrying
 	ServerMessage() string // the server's own words, which may quote the request: redacted before use
 }
+
+// CallError is a failed API call of an adapter: the one error type the
+// adapters share, an APIError. It is worded without request data (an SDK's
+// error texts can carry the URL, the string to sign or the body, which hold
+// the request's parameters) and keeps the server's message apart, for
+// ServerMessage only. The adapter that builds it classifies it from its
+// cloud's codes (Throttle, Fault, Unsent); which codes mean a missing
+// secret stays the adapter's too (HasCode).
+type CallError struct {
+	Product   string // "sae", "kms", "cr", "sts", "csms", "ssm"
+	Action    string // the API called ("UpdateSecret")
+	Status    int    // HTTP status; 0 when no (complete) answer came
+	Code      string // the API's error code; "" when no answer came
+	Detail    string // the adapter's own words (a transport failure)
+	Server    string // the server's message: it may quote the request
+	RequestID string // the server's request id, where the adapter keeps it
+
+	Throttle bool // the cloud's throttling answer
+	Fault    bool // the cloud's own failure under a status below 500: retried as a 5xx is
+	Unsent   bool // failed before anything was sent: not worth retrying
+}
+
+func (e *CallError) Error() string {
+	msg := e.Product + " " + e.Action + ": "
+	switch {
+	case e.Status == 0:
+		msg += e.Detail
+	case e.Detail != "":
+		msg += fmt.Sprintf("HTTP %d %s (%s)", e.Status, e.Code, e.Detail)
+	default:
+		msg += fmt.Sprintf("HTTP %d %s", e.Status, e.Code)
+	}
+	if e.RequestID != "" {
+		msg += " [RequestId " + e.RequestID + "]"
+	}
+	return msg
+}
+
+// ErrorCode implements APIError.
+func (e *CallError) ErrorCode() string { return e.Code }
+
+// HTTPStatus implements APIError.
+func (e *CallError) HTTPStatus() int { return e.Status }
+
+// Throttled implements APIError.
+func (e *CallError) Throttled() bool { return e.Throttle }
+
+// Transient implements APIError: no answer, HTTP 5xx, or the cloud's own
+// failure (Fault); never a call that was not sent.
+func (e *CallError) Transient() bool {
+	return !e.Unsent && (e.Status == 0 || e.Status >= 500 || e.Fault)
+}
+
+// ServerMessage implements APIError.
+func (e *CallError) ServerMessage() string { return e.Server }
+
+// HasCode reports whether the API answered one of codes.
+func (e *CallError) HasCode(codes ...string) bool {
+	for _, c := range codes {
+		if e.Code == c {
+			return true
+		}
+	}
+	return false
+}

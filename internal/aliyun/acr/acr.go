@@ -176,7 +176,9 @@ func crFailure(action string, status int, ok bool, code string) error {
 	if code == "" {
 		code = "UnknownError"
 	}
-	return &aliyun.CallError{Product: "cr", Action: action, Status: status, Code: code, Detail: "IsSuccess is false"}
+	ce := aliyun.Failure("cr", action, status, code)
+	ce.Detail = "IsSuccess is false"
+	return ce
 }
 
 // Domains implements port.Source: the configured domains, or those of

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
-	"github.com/sae-secret-rotator/rotator/internal/aliyun"
 	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
@@ -241,7 +240,7 @@ func TestAssumeRoleRefused(t *testing.T) {
 		{"acs:ram::1234567890123456:role/missing", "EntityNotExist.Role", 404},
 	} {
 		_, err := src.Mint(context.Background(), caller(fn), &EEConfig{InstanceID: "cri-unit", RegionID: "cn-hangzhou", AssumeRole: tc.role})
-		var ce *aliyun.CallError
+		var ce *port.CallError
 		if !errors.As(err, &ce) || ce.Product != "sts" || ce.Action != "AssumeRole" || ce.Code != tc.code || ce.Status != tc.status {
 			t.Fatalf("%s: error %v, want sts AssumeRole %s", tc.role, err, tc.code)
 		}

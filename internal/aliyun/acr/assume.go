@@ -158,7 +158,7 @@ func (r *roles) assume(ctx context.Context, caller port.Credentials, role, regio
 	resp := sts.CreateAssumeRoleResponse()
 	if err := c.DoAction(req, resp); err != nil {
 		err = r.b.Fail(ctx, "sts", "AssumeRole", err)
-		if ce, ok := err.(*aliyun.CallError); ok {
+		if ce, ok := err.(*port.CallError); ok {
 			// The role is no secret, and says which source's role failed.
 			if ce.Detail == "" {
 				ce.Detail = "assumeRole " + role
@@ -170,7 +170,7 @@ func (r *roles) assume(ctx context.Context, caller port.Credentials, role, regio
 	}
 	cr := resp.Credentials
 	if cr.AccessKeyId == "" || cr.AccessKeySecret == "" || cr.SecurityToken == "" {
-		return port.Credentials{}, time.Time{}, &aliyun.CallError{Product: "sts", Action: "AssumeRole", Status: resp.GetHttpStatus(),
+		return port.Credentials{}, time.Time{}, &port.CallError{Product: "sts", Action: "AssumeRole", Status: resp.GetHttpStatus(),
 			Code: "InvalidResponse", Detail: "assumeRole " + role + ": the answer holds no credentials"}
 	}
 	// An unreadable Expiration leaves the zero time: the session serves this
@@ -196,7 +196,7 @@ func (r *roles) sensitive() []string {
 // call signed with it: the engine's redactor learns of a session only at
 // the next invocation.
 func scrub(err error, used, caller port.Credentials) error {
-	ce, ok := err.(*aliyun.CallError)
+	ce, ok := err.(*port.CallError)
 	if !ok || used == caller || ce.Server == "" {
 		return err
 	}

@@ -151,7 +151,7 @@ func (p *Personal) Mint(ctx context.Context, caller port.Credentials, cfg port.S
 	var body personalToken
 	// The body holds the token: a decoding error is never quoted.
 	if json.Unmarshal(resp.GetHttpContentBytes(), &body) != nil || body.Data == nil || body.Data.AuthorizationToken == "" {
-		return port.Token{}, &aliyun.CallError{Product: "cr", Action: "GetAuthorizationToken", Status: resp.GetHttpStatus(),
+		return port.Token{}, &port.CallError{Product: "cr", Action: "GetAuthorizationToken", Status: resp.GetHttpStatus(),
 			Code: "InvalidResponse", Detail: "the answer holds no data.authorizationToken"}
 	}
 	tok := port.Token{Username: body.Data.TempUserName, Password: body.Data.AuthorizationToken}

@@ -165,7 +165,7 @@ func (s *Store) get(ctx context.Context, creds port.Credentials, r *Ref, stage, 
 	}
 	var v secretValue
 	if err := json.Unmarshal(resp.GetHttpContentBytes(), &v); err != nil {
-		return nil, &aliyun.CallError{Product: "kms", Action: "GetSecretValue", Status: resp.GetHttpStatus(), Code: "InvalidResponse",
+		return nil, &port.CallError{Product: "kms", Action: "GetSecretValue", Status: resp.GetHttpStatus(), Code: "InvalidResponse",
 			Detail: "the answer is not the documented JSON"}
 	}
 	return &v, nil
@@ -300,8 +300,8 @@ func NewVersionID(now time.Time) (string, error) {
 
 // notFound gives KMS's not-found answer its report code.
 func notFound(err error, r *Ref, version string) error {
-	var ce *aliyun.CallError
-	if !errors.As(err, &ce) || !ce.NotFound(notFoundCodes...) {
+	var ce *port.CallError
+	if !errors.As(err, &ce) || !ce.HasCode(notFoundCodes...) {
 		return err
 	}
 	if version != "" {

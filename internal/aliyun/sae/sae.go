@@ -154,18 +154,18 @@ func (s *Store) client(ctx context.Context, creds port.Credentials, region strin
 // call sends one request and decodes its raw JSON answer into out: the
 // SDK's response structs cannot tell an absent member from an empty one
 // (its Data struct is shared by 64 SAE answers), so none of them is used.
-func (s *Store) call(ctx context.Context, creds port.Credentials, region, action string, req requests.AcsRequest, port *string, out answer) error {
+func (s *Store) call(ctx context.Context, creds port.Credentials, region, action string, req requests.AcsRequest, reqPort *string, out answer) error {
 	c, err := s.client(ctx, creds, region)
 	if err != nil {
 		return err
 	}
-	s.b.Point(req, port, s.ep, "sae", region, true)
+	s.b.Point(req, reqPort, s.ep, "sae", region, true)
 	resp := responses.NewCommonResponse()
 	if err := c.DoAction(req, resp); err != nil {
 		return s.b.Fail(ctx, "sae", action, err)
 	}
 	if err := json.Unmarshal(resp.GetHttpContentBytes(), out); err != nil {
-		return &aliyun.CallError{Product: "sae", Action: action, Status: resp.GetHttpStatus(), Code: "InvalidResponse",
+		return &port.CallError{Product: "sae", Action: action, Status: resp.GetHttpStatus(), Code: "InvalidResponse",
 			Detail: "the answer is not the documented JSON"}
 	}
 	e := out.head()
@@ -207,8 +207,8 @@ func (s *Store) describe(ctx context.Context, creds port.Credentials, o *one) (s
 	req.SecretId = requests.NewInteger64(o.id)
 	var ans describeAnswer
 	if err := s.call(ctx, creds, o.region(), "DescribeSecret", req, &req.Port, &ans); err != nil {
-		var ce *aliyun.CallError
-		if errors.As(err, &ce) && ce.NotFound(codeNoSecret) {
+		var ce *port.CallError
+		if errors.As(err, &ce) && ce.HasCode(codeNoSecret) {
 			return nil, true, nil
 		}
 		return nil, false, notFound(err, o.ns, o.id)
@@ -310,8 +310,8 @@ const (
 
 // notFound gives SAE's not-found answers their report code.
 func notFound(err error, ns string, id int64) error {
-	var ce *aliyun.CallError
-	if errors.As(err, &ce) && ce.NotFound(codeNoNamespace, codeNoSecret) {
+	var ce *port.CallError
+	if errors.As(err, &ce) && ce.HasCode(codeNoNamespace, codeNoSecret) {
 		if ce.Code == codeNoNamespace {
 			return port.Errorf(port.SecretNotFound, "namespace %s does not exist (%s)", ns, ce.Error())
 		}

@@ -150,7 +150,7 @@ func (s *Store) client(ctx context.Context, r *Ref) (*v1.CsmsClient, error) {
 		ep = defaultEndpoint(r.Region)
 	}
 	hc := config.DefaultHttpConfig().WithTimeout(s.timeout).WithUserAgent("sae-secret-rotator").
-		WithHttpRoundTripper(ctxTransport{ctx: ctx, base: overrides.NoRedirectAway{Base: s.transport}})
+		WithHttpRoundTripper(overrides.ContextTransport{Ctx: ctx, Base: overrides.NoRedirectAway{Base: s.transport}})
 	c, err := v1.CsmsClientBuilder().WithEndpoints([]string{ep}).WithCredential(cred).WithHttpConfig(hc).SafeBuild()
 	if err != nil {
 		return nil, errors.New("csms: cannot build a client")
@@ -259,7 +259,7 @@ func (s *Store) Write(ctx context.Context, _ port.Credentials, sec port.Secret, 
 		return "", notFound(fail(ctx, "CreateSecretVersion", s.timeout, err), r)
 	}
 	if resp.VersionMetadata == nil || resp.VersionMetadata.Id == nil || *resp.VersionMetadata.Id == "" {
-		return "", &CallError{Action: "CreateSecretVersion", Status: resp.HttpStatusCode, Code: "InvalidResponse", Detail: "the answer names no version"}
+		return "", &port.CallError{Product: "csms", Action: "CreateSecretVersion", Status: resp.HttpStatusCode, Code: "InvalidResponse", Detail: "the answer names no version"}
 	}
 	return *resp.VersionMetadata.Id, nil
 }

@@ -171,7 +171,7 @@ func (s *Store) get(ctx context.Context, h handle) (port.Secret, error) {
 		Handle:  h,
 	}
 	if resp.Response == nil {
-		return sec, &CallError{Action: "GetSecretValue", Status: x.status, Code: "ClientError.ParseJsonError", Detail: "the answer has no Response"}
+		return sec, &port.CallError{Product: "ssm", Action: "GetSecretValue", Status: x.status, Code: "ClientError.ParseJsonError", Detail: "the answer has no Response"}
 	}
 	if b := resp.Response.SecretBinary; b != nil && *b != "" {
 		return sec, port.Errorf(port.UnsupportedSecretType, "%s holds binary data (SecretBinary); only a text value (SecretString) holding a docker config is rotated", describe(h))
@@ -196,8 +196,8 @@ func describe(h handle) string {
 }
 
 // notFound gives SSM's ResourceNotFound (secret or version) its report code.
-func notFound(ce *CallError, h handle) error {
-	if ce.notFound() {
+func notFound(ce *port.CallError, h handle) error {
+	if notFoundCode(ce.Code) {
 		return port.Errorf(port.SecretNotFound, "%s does not exist (%s)", describe(h), ce.Error())
 	}
 	return ce
