@@ -202,11 +202,7 @@ func unwrap(r *Ref, resp *secretValue) (port.Secret, error) {
 		return sec, port.Errorf(port.CorruptSecretData, "the GetSecretValue answer for kms secret %q in %s carries no SecretData", r.SecretName, r.RegionID)
 	}
 	doc := []byte(*resp.SecretData)
-	err := dockercfg.Check(doc)
-	if err == nil && len(doc) == 0 {
-		err = errors.New("the value is empty")
-	}
-	if err != nil {
+	if err := dockercfg.CheckText(doc); err != nil {
 		return sec, port.Errorf(port.CorruptSecretData, "the value of kms secret %q in %s is not a docker config JSON object: %v", r.SecretName, r.RegionID, err)
 	}
 	sec.Config = doc

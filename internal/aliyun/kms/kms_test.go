@@ -126,6 +126,7 @@ func TestFailures(t *testing.T) {
 	}{
 		{name: "binary", seed: func(e *emulator.Server) { e.CreateKMSSecret(region, "s", "AAECAwQF", true) }, code: port.UnsupportedSecretType},
 		{name: "not JSON", seed: func(e *emulator.Server) { e.CreateKMSSecret(region, "s", "user:password", false) }, code: port.CorruptSecretData},
+		{name: "empty", seed: func(e *emulator.Server) { e.CreateKMSSecret(region, "s", "", false) }, code: port.CorruptSecretData},
 		{name: "JSON but not an object", seed: func(e *emulator.Server) { e.CreateKMSSecret(region, "s", `["a"]`, false) }, code: port.CorruptSecretData},
 		{name: "auths not an object", seed: func(e *emulator.Server) { e.CreateKMSSecret(region, "s", `{"auths":"x"}`, false) }, code: port.CorruptSecretData},
 		{name: "missing", seed: func(e *emulator.Server) { e.CreateKMSSecret("cn-beijing", "s", `{}`, false) }, code: port.SecretNotFound},

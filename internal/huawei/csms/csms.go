@@ -212,11 +212,7 @@ func (v *version) Find(ref port.SecretRef) (port.Secret, error) {
 		return sec, port.Errorf(port.CorruptSecretData, "the ShowSecretVersion answer for csms secret %q carries no secret_string", r.SecretName)
 	}
 	doc := []byte(*v.value)
-	err := dockercfg.Check(doc)
-	if err == nil && len(doc) == 0 {
-		err = errors.New("the value is empty") // not a JSON object, as for KMS and SSM
-	}
-	if err != nil {
+	if err := dockercfg.CheckText(doc); err != nil {
 		return sec, port.Errorf(port.CorruptSecretData, "the value of csms secret %q is not a docker config: %v", r.SecretName, err)
 	}
 	sec.Config = doc

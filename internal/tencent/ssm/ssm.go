@@ -180,12 +180,8 @@ func (s *Store) get(ctx context.Context, h handle) (port.Secret, error) {
 		// Never read as an empty value: nothing is written.
 		return sec, port.Errorf(port.CorruptSecretData, "the GetSecretValue answer for %s carries no SecretString", describe(h))
 	}
-	value := *resp.Response.SecretString
-	sec.Config = []byte(value)
-	if value == "" {
-		return sec, port.Errorf(port.CorruptSecretData, "%s is empty: store a docker config such as {\"auths\":{}}", describe(h))
-	}
-	if err := dockercfg.Check(sec.Config); err != nil {
+	sec.Config = []byte(*resp.Response.SecretString)
+	if err := dockercfg.CheckText(sec.Config); err != nil {
 		return sec, port.Errorf(port.CorruptSecretData, "%s is not a docker config: %v", describe(h), err)
 	}
 	return sec, nil
