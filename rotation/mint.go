@@ -50,7 +50,7 @@ func (s *sourceState) token(ctx context.Context, w *invocation) (Token, error) {
 	}
 	w.learn(tok)
 	// A mint may have assumed a role: its session is a secret from now on.
-	w.learn(s.src)
+	w.learn(held(s.src))
 	w.log.Info("token minted", zap.String("source", s.spec.Config.Describe()), zap.String("username", tok.Username),
 		zap.Time("expiresAt", tok.ExpiresAt.UTC()))
 	s.tok = &tok

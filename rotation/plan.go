@@ -115,7 +115,7 @@ func (r *Rotator) describeEvent(ev port.Event) []zap.Field {
 		for _, f := range d.DescribeEvent(ev) {
 			if !seen[f.Name] {
 				seen[f.Name] = true
-				out = append(out, zap.Any(f.Name, f.Value))
+				out = append(out, zap.Any(f.Name, f.Value()))
 			}
 		}
 	}

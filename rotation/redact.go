@@ -25,12 +25,12 @@ const maxServerText = 4 << 10
 
 // learn is the one way into the invocation's redactor: every secret value
 // the invocation learns goes through it before anything could print it —
-// the function's own keys (Credentials), the secrets an adapter holds (a
-// port.SecretHolder: another cloud's keys, an assumed role's session),
-// each token minted (Token), each secret read, merged or read back
-// (Secret: its docker config in every form a request carries it, its
-// logins, whatever the store holds beside it), and a write's wire forms
-// ([]string).
+// the function's own keys (Credentials), each token minted (Token), each
+// secret read, merged or read back (Secret: its docker config in every
+// form a request carries it, its logins, whatever the store holds beside
+// it), and other values as they are ([]string: a write's wire forms, the
+// secrets an adapter holds, held). It keeps none of v: a Secret passed in
+// is not copied to the heap for it.
 func (w *invocation) learn(v any) {
 	switch v := v.(type) {
 	case Credentials:
@@ -47,11 +47,16 @@ func (w *invocation) learn(v any) {
 		}
 	case []string:
 		w.redact.add(v...)
-	case port.SecretHolder:
-		w.redact.add(v.Sensitive()...)
-	default:
-		// A store or source that is no SecretHolder holds no secret of its own.
 	}
+}
+
+// held lists the secrets an adapter holds of its own (a port.SecretHolder:
+// another cloud's keys, an assumed role's session), for learn.
+func held(adapter any) []string {
+	if h, ok := adapter.(port.SecretHolder); ok {
+		return h.Sensitive()
+	}
+	return nil
 }
 
 // credentialsIn lists the secret values of a docker config's logins, so

@@ -106,10 +106,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	head := len(`{"target":`) + len(target)
 	out := make([]byte, 0, len(body)+64)
 	out = append(out, body[:head]...)
-	out = append(out, ',')
-	if out, err = r.Where.AppendMembers(out); err != nil {
-		return nil, err
-	}
+	out = r.Where.AppendMembers(append(out, ','))
 	return append(out, body[head:]...), nil
 }
 

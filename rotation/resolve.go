@@ -40,21 +40,22 @@ const perSecretFloor = time.Second
 // resolve reads the secret (resolving its name first where a group read
 // names it), looks up its source's registry hosts and takes the secret's
 // lock, judging the event cooldown before the read, at no call, and after
-// it. It returns nil when the secret failed or is skipped.
-func (w *invocation) resolve(ctx context.Context, it item, res *Result) (*job, error) {
-	j := &job{it: it, st: w.r.stores[it.spec.Store]}
+// it. It returns false when the secret failed or is skipped.
+func (w *invocation) resolve(ctx context.Context, j *job, res *Result) (bool, error) {
+	it := j.it
+	j.st = w.r.stores[it.spec.Store]
 	if !w.fits(ctx, j.st.lane, 3) {
-		return nil, errorf(DeadlineExceeded, "not started: it could not finish before the invocation's deadline")
+		return false, errorf(DeadlineExceeded, "not started: it could not finish before the invocation's deadline")
 	}
 	j.bySource = "|" + it.target.Source.Type + "/" + it.target.Source.Config.Key()
 	j.refKey = it.spec.Store + "/" + it.spec.Ref.Key()
 	if w.coolingDown(j.refKey+j.bySource, j.refKey, Secret{}, nil, res) {
-		return nil, nil
+		return false, nil
 	}
 	j.src = w.source(it.target.Source)
 	var err error
 	if j.doms, err = j.src.domains(ctx, w); err != nil {
-		return nil, err
+		return false, err
 	}
 	j.hosts = hosts(j.doms)
 	j.read = w.secretRead(j.st, it.spec)
@@ -63,17 +64,17 @@ func (w *invocation) resolve(ctx context.Context, it item, res *Result) (*job, e
 	_, j.sec, err = j.read.read(ctx, time.Time{})
 	res.Where = mergeWhere(res.Where, j.sec.Where)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	j.key = it.spec.Store + "/" + j.sec.ID
 	if j.unlock, err = w.r.locks.lock(ctx, j.key); err != nil {
-		return nil, errorf(DeadlineExceeded, "not started: waited for another invocation rotating the same secret until the deadline")
+		return false, errorf(DeadlineExceeded, "not started: waited for another invocation rotating the same secret until the deadline")
 	}
 	if w.coolingDown(j.key+j.bySource, j.key, j.sec, j.hosts, res) {
 		w.release(j, res)
-		return nil, nil // it cost its read: no mint, no login, no write
+		return false, nil // it cost its read: no mint, no login, no write
 	}
-	return j, nil
+	return true, nil
 }
 
 // fits reports whether `calls` more calls on a lane can finish before the deadline.

@@ -112,10 +112,10 @@ func (r *Rotator) Run(ctx context.Context, inv Invocation) *Report {
 	// must never be quoted back either.
 	w.learn(inv.Credentials)
 	for _, st := range r.stores {
-		w.learn(st.store)
+		w.learn(held(st.store))
 	}
 	for _, src := range r.sources {
-		w.learn(src)
+		w.learn(held(src))
 	}
 	rep.Results = make([]Result, len(items))
 	g := new(errgroup.Group)

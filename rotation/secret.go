@@ -19,8 +19,8 @@ func (w *invocation) rotate(ctx context.Context, it item) (res Result) {
 
 // rotateSecret calls one function per stage; each fills in res.
 func (w *invocation) rotateSecret(ctx context.Context, it item, res *Result) error {
-	j, err := w.resolve(ctx, it, res)
-	if j == nil {
+	j := &job{it: it}
+	if ok, err := w.resolve(ctx, j, res); !ok {
 		return err // failed, or skipped for the cooldown
 	}
 	defer w.release(j, res)
@@ -53,7 +53,11 @@ func whereFields(wh Where) []zap.Field {
 	f := make([]zap.Field, 0, 2+len(wh.Fields))
 	f = append(f, zap.String("store", wh.Store), zap.String("region", wh.Region))
 	for _, x := range wh.Fields {
-		f = append(f, zap.Any(x.Name, x.Value))
+		if x.IsNum {
+			f = append(f, zap.Int64(x.Name, x.Num))
+		} else {
+			f = append(f, zap.String(x.Name, x.Text))
+		}
 	}
 	return f
 }

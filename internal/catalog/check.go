@@ -190,7 +190,7 @@ func describeWhere(w rotation.Where) string {
 		s += " region=" + w.Region
 	}
 	for _, f := range w.Fields {
-		s += fmt.Sprintf(" %s=%v", f.Name, f.Value)
+		s += fmt.Sprintf(" %s=%v", f.Name, f.Value())
 	}
 	return s
 }

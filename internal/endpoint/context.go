@@ -19,6 +19,12 @@ type ContextTransport struct {
 
 // RoundTrip implements http.RoundTripper.
 func (t ContextTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	switch {
+	case t.Ctx.Done() == nil: // a context that never ends
+		return t.Base.RoundTrip(r)
+	case r.Context().Done() == nil: // a request that would never end on its own
+		return t.Base.RoundTrip(r.WithContext(t.Ctx))
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(t.Ctx, cancel)
 	release := func() { stop(); cancel() }

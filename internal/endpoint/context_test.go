@@ -38,11 +38,23 @@ func TestContextTransport(t *testing.T) {
 		return string(b), err
 	}
 
-	ended, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	if _, err := get(ended, context.Background(), "/hang"); !errors.Is(err, context.Canceled) || time.Since(start) > 5*time.Second {
-		t.Errorf("the bound context ended: %v after %v, want the request cancelled", err, time.Since(start))
+	// The bound context ends first, for a request with a context of its
+	// own (a client's timeout) and for one without.
+	for name, own := range map[string]func() (context.Context, context.CancelFunc){
+		"with a timeout of its own": func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), time.Minute)
+		},
+		"without": func() (context.Context, context.CancelFunc) { return context.Background(), func() {} },
+	} {
+		ended, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		ctx, cancelOwn := own()
+		start := time.Now()
+		_, err := get(ended, ctx, "/hang")
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+			t.Errorf("a request %s, the bound context ended: %v after %v, want the request ended", name, err, time.Since(start))
+		}
+		cancel()
+		cancelOwn()
 	}
 	own, cancelOwn := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancelOwn()

@@ -19,46 +19,57 @@ type Where struct {
 	Store  string
 	Region string // "" is left out of the JSON
 	Fields []Field
-	// Text names the secret in messages; "" names it by its store, fields
-	// and region (Describe).
-	Text string
+	// Describer names the secret in messages where its store names its
+	// secrets its own way (SAE: "sae secret 16 in namespace
+	// cn-hangzhou:prod"); nil names it by its store, fields and region.
+	Describer func(Where) string
 }
 
-// Field is one thing a store shows of a secret: a name and a string or
-// int64 value (String, Int). A store leaves out what it does not know.
+// Field is one thing a store shows of a secret: a name and a text or
+// whole-number value (String, Int). A store leaves out what it does not know.
 type Field struct {
 	Name  string
-	Value any
+	Text  string // the value, when it is text
+	Num   int64  // the value, when it is a whole number (IsNum)
+	IsNum bool
 }
 
 // String is a field of text.
-func String(name, value string) Field { return Field{Name: name, Value: value} }
+func String(name, value string) Field { return Field{Name: name, Text: value} }
 
 // Int is a field of a whole number.
-func Int(name string, value int64) Field { return Field{Name: name, Value: value} }
+func Int(name string, value int64) Field { return Field{Name: name, Num: value, IsNum: true} }
 
-// Lookup returns the value of the field called name.
+// Value is the field's value: a string or an int64.
+func (f Field) Value() any {
+	if f.IsNum {
+		return f.Num
+	}
+	return f.Text
+}
+
+// Lookup returns the value of the field called name (Value).
 func (w Where) Lookup(name string) (any, bool) {
 	for _, f := range w.Fields {
 		if f.Name == name {
-			return f.Value, true
+			return f.Value(), true
 		}
 	}
 	return nil, false
 }
 
-// Describe names the secret in messages: Text, or
+// Describe names the secret in messages: by its Describer, or as
 // `<store> secret <fields' values> in <region>` (`kms secret "acr-pull" in cn-hangzhou`).
 func (w Where) Describe() string {
-	if w.Text != "" {
-		return w.Text
+	if w.Describer != nil {
+		return w.Describer(w)
 	}
 	vals := make([]string, 0, len(w.Fields))
 	for _, f := range w.Fields {
-		if s, ok := f.Value.(string); ok {
-			vals = append(vals, strconv.Quote(s))
+		if f.IsNum {
+			vals = append(vals, strconv.FormatInt(f.Num, 10))
 		} else {
-			vals = append(vals, fmt.Sprint(f.Value))
+			vals = append(vals, strconv.Quote(f.Text))
 		}
 	}
 	return fmt.Sprintf("%s secret %s in %s", w.Store, strings.Join(vals, " "), w.Region)
@@ -66,29 +77,20 @@ func (w Where) Describe() string {
 
 // MarshalJSON writes the flat object: store, region (when set), then the fields.
 func (w Where) MarshalJSON() ([]byte, error) {
-	b, err := w.AppendMembers([]byte{'{'})
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '}'), nil
+	return append(w.AppendMembers([]byte{'{'}), '}'), nil
 }
 
 // AppendMembers appends the members of the flat object, comma-separated,
 // without braces, for an object that holds them among its own.
-func (w Where) AppendMembers(b []byte) ([]byte, error) {
+func (w Where) AppendMembers(b []byte) []byte {
 	b = appendMember(b, "store", w.Store, true)
 	if w.Region != "" {
 		b = appendMember(b, "region", w.Region, false)
 	}
 	for _, f := range w.Fields {
-		switch f.Value.(type) {
-		case string, int64:
-		default:
-			return nil, fmt.Errorf("where: field %q holds a %T, not a string or an int64", f.Name, f.Value)
-		}
-		b = appendMember(b, f.Name, f.Value, false)
+		b = appendMember(b, f.Name, f.Value(), false)
 	}
-	return b, nil
+	return b
 }
 
 func appendMember(b []byte, name string, value any, first bool) []byte {
@@ -109,10 +111,8 @@ func (w *Where) UnmarshalJSON(b []byte) error {
 
 // UnmarshalMembers reads a Where from the members of an object that holds
 // other members too: those for which skip is true are not the Where's.
-// Whole numbers read as int64, other values as their JSON decoding.
 func (w *Where) UnmarshalMembers(b []byte, skip func(name string) bool) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return errors.New("where: not a JSON object")
 	}
@@ -123,25 +123,27 @@ func (w *Where) UnmarshalMembers(b []byte, skip func(name string) bool) error {
 			return err
 		}
 		name, _ := tok.(string)
-		var v any
-		if err := dec.Decode(&v); err != nil {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
 			return err
 		}
-		if n, ok := v.(json.Number); ok {
-			if i, err := n.Int64(); err == nil {
-				v = i
-			} else if f, err := n.Float64(); err == nil {
-				v = f
-			}
+		if skip != nil && skip(name) {
+			continue
 		}
+		var text string
+		var num int64
+		isText := json.Unmarshal(raw, &text) == nil
 		switch {
-		case skip != nil && skip(name):
 		case name == "store":
-			w.Store, _ = v.(string)
+			w.Store = text
 		case name == "region":
-			w.Region, _ = v.(string)
-		default:
-			w.Fields = append(w.Fields, Field{Name: name, Value: v})
+			w.Region = text
+		case isText:
+			w.Fields = append(w.Fields, String(name, text))
+		case json.Unmarshal(raw, &num) == nil:
+			w.Fields = append(w.Fields, Int(name, num))
+		default: // not what a store shows: kept as its JSON text
+			w.Fields = append(w.Fields, String(name, string(raw)))
 		}
 	}
 	return nil

@@ -144,19 +144,18 @@ type oneSnapshot struct {
 // a secret resolved from a name must still answer to it.
 func (s *oneSnapshot) Find(ref port.SecretRef) (port.Secret, error) {
 	o := ref.(*one)
-	wh := o.Where()
 	switch {
 	case s.missing && o.name != "":
 		s.mem.forget(o.ns, o.name)
-		return port.Secret{Where: wh}, port.ErrMoved
+		return port.Secret{Where: o.Where()}, port.ErrMoved
 	case s.missing:
-		return port.Secret{Where: wh}, port.Errorf(port.SecretNotFound, "secret %d does not exist in namespace %s (DescribeSecret: %s)", o.id, o.ns, codeNoSecret)
+		return port.Secret{Where: o.Where()}, port.Errorf(port.SecretNotFound, "secret %d does not exist in namespace %s (DescribeSecret: %s)", o.id, o.ns, codeNoSecret)
 	case s.sec == nil:
-		return port.Secret{Where: wh, ID: o.Key()}, port.Errorf(port.CorruptSecretData,
+		return port.Secret{Where: o.Where(), ID: o.Key()}, port.Errorf(port.CorruptSecretData,
 			"the DescribeSecret answer for secret %d in namespace %s carries no Data: nothing is written", o.id, o.ns)
 	case o.name != "" && s.sec.SecretName != o.name:
 		s.mem.forget(o.ns, o.name)
-		return port.Secret{Where: wh}, port.ErrMoved
+		return port.Secret{Where: o.Where()}, port.ErrMoved
 	}
 	if o.name != "" {
 		s.mem.resolved(o.ns, o.name, o.id)

@@ -108,21 +108,32 @@ func (r *Ref) Where() port.Where { return where(r.NamespaceID, r.SecretID, r.Sec
 func (r *Ref) Describe() string { return r.Where().Describe() }
 
 // where names an SAE secret in the report and the logs: its namespace, and
-// its id and name where known (0 and "" are left out), in messages by id
-// where known ("sae secret 16 in namespace cn-hangzhou:prod").
+// its id and name where known (0 and "" are left out).
 func where(ns string, id int64, name string) port.Where {
 	region, _, _ := strings.Cut(ns, ":")
-	wh := port.Where{Store: "sae", Region: region, Fields: []port.Field{port.String("namespaceId", ns)}}
+	wh := port.Where{Store: "sae", Region: region, Fields: make([]port.Field, 1, 3), Describer: describeWhere}
+	wh.Fields[0] = port.String("namespaceId", ns)
 	if id != 0 {
 		wh.Fields = append(wh.Fields, port.Int("secretId", id))
-		wh.Text = fmt.Sprintf("sae secret %d in namespace %s", id, ns)
-	} else {
-		wh.Text = fmt.Sprintf("sae secret %q in namespace %s", name, ns)
 	}
 	if name != "" {
 		wh.Fields = append(wh.Fields, port.String("secretName", name))
 	}
 	return wh
+}
+
+// describeWhere names an SAE secret in messages, by id where known:
+// "sae secret 16 in namespace cn-hangzhou:prod".
+func describeWhere(wh port.Where) string {
+	ns, _ := wh.Lookup("namespaceId")
+	if id, ok := wh.Lookup("secretId"); ok {
+		return fmt.Sprintf("sae secret %d in namespace %s", id, ns)
+	}
+	name, _ := wh.Lookup("secretName")
+	if name == nil {
+		name = ""
+	}
+	return fmt.Sprintf("sae secret %q in namespace %s", name, ns)
 }
 
 // Store is SAE's secrets, signed with each invocation's credentials. For
