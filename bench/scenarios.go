@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
-	"github.com/sae-secret-rotator/rotator/internal/pacer"
 	"github.com/sae-secret-rotator/rotator/rotation"
 
 	"github.com/sae-secret-rotator/rotator/internal/fnbuild"
@@ -57,7 +56,10 @@ func (s Scale) Freshness() time.Duration {
 func (s Scale) QuotaRate() float64 { return float64(s.Calls) / s.Window.Seconds() }
 
 // PacedRate is the function pacer's sustained ceiling in calls per second.
-func (s Scale) PacedRate() float64 { return pacer.New(s.Calls, s.Window, time.Second).Rate() }
+func (s Scale) PacedRate() float64 {
+	_, perSecond := rotation.Pace(s.Calls, s.Window)
+	return perSecond
+}
 
 // M is the number of secrets one read can serve at the paced rate: a
 // freshness window holds F·r paced calls, one read and then a write and a

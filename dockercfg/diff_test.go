@@ -86,3 +86,24 @@ func TestDiffRefusesWhatMergeRefuses(t *testing.T) {
 		}
 	}
 }
+
+// A text value holds a docker config when it is a JSON object as MergeJSON
+// reads it; an empty value is none (MergeJSON alone would take it for {}).
+func TestCheckText(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  error // nil, ErrEmpty or ErrCorrupt
+	}{
+		{`{"auths":{}}`, nil}, {`{}`, nil}, {`{"auths":null,"credsStore":"x"}`, nil},
+		{``, ErrEmpty}, {` `, ErrCorrupt}, {`[]`, ErrCorrupt}, {`user:password`, ErrCorrupt},
+		{`{"auths":[]}`, ErrCorrupt}, {`{"auths":{},"Auths":{}}`, ErrCorrupt}, {`{"auths":{"a":1}}`, ErrCorrupt},
+	} {
+		err := CheckText([]byte(tc.value))
+		if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
+			t.Errorf("CheckText(%q) = %v, want %v", tc.value, err, tc.want)
+		}
+		if tc.want == nil && Check([]byte(tc.value)) != nil {
+			t.Errorf("%q: Check refuses what CheckText takes", tc.value)
+		}
+	}
+}

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -103,9 +102,10 @@ type entry struct {
 	Auth     string `json:"auth"`
 }
 
-// Merge takes the stored base64 value of .dockerconfigjson and returns a new
-// base64 value in which, for every host in hosts, auths[NormalizeHost(host)]
-// = {"username","password","auth": base64(username:password)}.
+// MergeJSON returns the docker config document doc (what `docker login`
+// writes to config.json) in which, for every host in hosts,
+// auths[NormalizeHost(host)] = {"username","password","auth":
+// base64(username:password)}. An empty document counts as {}.
 //
 // Every existing auths key whose NormalizeHost equals a rotated host is
 // removed first (so "HTTPS://Host/" collapses into "host"). Every other auths
@@ -113,27 +113,12 @@ type entry struct {
 // order and the whitespace between members may change.
 //
 // Besides the documented argument errors (no hosts, a host empty after
-// normalizing, an empty username or password), Merge also rejects a host that
-// is not printable ASCII (registry names are ASCII; a stray space or newline
-// would silently create an entry nobody matches), a username containing ':'
-// (the "auth" field is split at the first ':', so such a login would decode
-// to a different user), and a username or password that is not valid UTF-8
-// (JSON cannot carry it unchanged).
-func Merge(encoded string, hosts []string, cred Credential) (string, error) {
-	data, err := decodeBase64(encoded)
-	if err != nil {
-		return "", err
-	}
-	merged, err := MergeJSON(data, hosts, cred)
-	if err != nil {
-		return "", err
-	}
-	return base64.StdEncoding.EncodeToString(merged), nil
-}
-
-// MergeJSON is Merge on the docker config document itself (what `docker
-// login` writes to config.json), as stores other than SAE hold it. An empty
-// document counts as {}.
+// normalizing, an empty username or password), MergeJSON also rejects a host
+// that is not printable ASCII (registry names are ASCII; a stray space or
+// newline would silently create an entry nobody matches), a username
+// containing ':' (the "auth" field is split at the first ':', so such a
+// login would decode to a different user), and a username or password that
+// is not valid UTF-8 (JSON cannot carry it unchanged).
 func MergeJSON(doc []byte, hosts []string, cred Credential) ([]byte, error) {
 	rotated, err := normalizeHosts(hosts)
 	if err != nil {
@@ -178,41 +163,18 @@ func Check(doc []byte) error {
 	return err
 }
 
-// EquivalentJSON is Equivalent on documents.
-func EquivalentJSON(a, b []byte) (bool, error) {
-	va, err := decodeValueRaw(a)
-	if err != nil {
-		return false, err
-	}
-	vb, err := decodeValueRaw(b)
-	if err != nil {
-		return false, err
-	}
-	return equalValues(va, vb), nil
-}
+// ErrEmpty is CheckText's error for an empty value.
+var ErrEmpty = errors.New(`the value is empty (store a docker config such as {"auths":{}})`)
 
-// Decode returns the decoded top-level object (for inspection/verification);
-// errors wrap ErrCorrupt. It accepts exactly the inputs Merge accepts.
-func Decode(encoded string) (map[string]json.RawMessage, error) {
-	top, _, err := decode(encoded)
-	return top, err
-}
-
-// Equivalent reports whether two encoded configs decode to the same JSON
-// value (semantic: key order and whitespace ignored, numbers compared by
-// exact decimal value so that 1.0 equals 1 but large integers never round
-// into each other). Both inputs must be base64 JSON; "" counts as {}.
-// Errors wrap ErrCorrupt.
-func Equivalent(a, b string) (bool, error) {
-	va, err := decodeValue(a)
-	if err != nil {
-		return false, err
+// CheckText validates a secret's text value that holds the docker config
+// document itself (KMS, CSMS and SSM store it so): a JSON object as
+// MergeJSON reads it, and not empty. MergeJSON counts an empty document as
+// {}; a value read that is empty is never taken for one (ErrEmpty).
+func CheckText(value []byte) error {
+	if len(value) == 0 {
+		return ErrEmpty
 	}
-	vb, err := decodeValue(b)
-	if err != nil {
-		return false, err
-	}
-	return equalValues(va, vb), nil
+	return Check(value)
 }
 
 func corrupt(what string) error { return fmt.Errorf("%w: %s", ErrCorrupt, what) }
@@ -273,16 +235,6 @@ func decodeBase64(encoded string) ([]byte, error) {
 		}
 	}
 	return data, nil
-}
-
-// decode validates the whole config and returns the top-level members and
-// the members of "auths" (empty, never nil, when absent or null).
-func decode(encoded string) (top, auths map[string]json.RawMessage, err error) {
-	data, err := decodeBase64(encoded)
-	if err != nil {
-		return nil, nil, err
-	}
-	return decodeRaw(data)
 }
 
 // decodeRaw is decode on the document; empty means {}.
@@ -378,102 +330,4 @@ func appendObject(buf []byte, m map[string]json.RawMessage) []byte {
 		buf = append(buf, m[k]...)
 	}
 	return append(buf, '}')
-}
-
-// decodeValue decodes any JSON value, keeping numbers as their literal text.
-func decodeValue(encoded string) (any, error) {
-	data, err := decodeBase64(encoded)
-	if err != nil {
-		return nil, err
-	}
-	return decodeValueRaw(data)
-}
-
-func decodeValueRaw(data []byte) (any, error) {
-	if len(data) == 0 {
-		data = []byte("{}")
-	}
-	if !json.Valid(data) {
-		return nil, corrupt("not JSON")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, corrupt("not JSON")
-	}
-	return v, nil
-}
-
-func equalValues(a, b any) bool {
-	switch a := a.(type) {
-	case map[string]any:
-		b, ok := b.(map[string]any)
-		if !ok || len(a) != len(b) {
-			return false
-		}
-		for k, va := range a {
-			vb, ok := b[k]
-			if !ok || !equalValues(va, vb) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		b, ok := b.([]any)
-		if !ok || len(a) != len(b) {
-			return false
-		}
-		for i := range a {
-			if !equalValues(a[i], b[i]) {
-				return false
-			}
-		}
-		return true
-	case json.Number:
-		b, ok := b.(json.Number)
-		return ok && canonicalNumber(string(a)) == canonicalNumber(string(b))
-	case string:
-		b, ok := b.(string)
-		return ok && a == b
-	case bool:
-		b, ok := b.(bool)
-		return ok && a == b
-	case nil:
-		return b == nil
-	}
-	return false
-}
-
-// canonicalNumber rewrites a JSON number literal as sign, significant digits
-// and a decimal exponent, so equal values compare equal as strings. It works
-// on the digits instead of float64 (which would make distinct large integers
-// equal) or big.Rat (which would expand "1e999999999").
-func canonicalNumber(s string) string {
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	mant, exp := s, "0"
-	if i := strings.IndexAny(s, "eE"); i >= 0 {
-		mant, exp = s[:i], s[i+1:]
-	}
-	intPart, frac := mant, ""
-	if i := strings.IndexByte(mant, '.'); i >= 0 {
-		intPart, frac = mant[:i], mant[i+1:]
-	}
-	digits := strings.TrimLeft(intPart+frac, "0")
-	if digits == "" {
-		return "0" // -0 and 0 are the same value
-	}
-	sig := strings.TrimRight(digits, "0")
-	e, ok := new(big.Int).SetString(exp, 10)
-	if !ok {
-		return "invalid:" + s // unreachable for validated JSON
-	}
-	e.Sub(e, big.NewInt(int64(len(frac))))
-	e.Add(e, big.NewInt(int64(len(digits)-len(sig))))
-	sign := ""
-	if neg {
-		sign = "-"
-	}
-	return sign + sig + "e" + e.String()
 }

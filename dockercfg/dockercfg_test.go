@@ -86,7 +86,7 @@ func checkNoLeak(t *testing.T, err error, secrets ...string) {
 // auths decodes the auths member of an encoded config.
 func authsOf(t testing.TB, encoded string) map[string]json.RawMessage {
 	t.Helper()
-	top, err := Decode(encoded)
+	top, err := decodeStored(encoded)
 	if err != nil {
 		t.Fatalf("Decode: %v", err)
 	}
@@ -223,16 +223,16 @@ func TestMerge(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := Merge(tc.in, tc.hosts, newCred)
+			out, err := mergeStored(tc.in, tc.hosts, newCred)
 			if err != nil {
 				t.Fatalf("Merge: %v", err)
 			}
 			if _, err := base64.StdEncoding.DecodeString(out); err != nil {
 				t.Fatalf("output is not padded std base64: %v", err)
 			}
-			top, err := Decode(out)
+			top, err := decodeStored(out)
 			if err != nil {
-				t.Fatalf("Decode(output): %v", err)
+				t.Fatalf("decodeStored(output): %v", err)
 			}
 			for k, v := range tc.wantTop {
 				if got := string(top[k]); got != v {
@@ -255,7 +255,7 @@ func TestMerge(t *testing.T) {
 				t.Errorf("auths keys = %v, want %d", keys(auths), len(tc.wantAuths))
 			}
 			// Deterministic and idempotent: a second rotation changes nothing.
-			again, err := Merge(out, tc.hosts, newCred)
+			again, err := mergeStored(out, tc.hosts, newCred)
 			if err != nil || again != out {
 				t.Errorf("second Merge differs: %v", err)
 			}
@@ -309,12 +309,12 @@ func TestMergeCorrupt(t *testing.T) {
 				checkMessage(t, err)
 				checkNoLeak(t, err, foreignPass, foreignAuth, newUser, newPass, tc.in)
 			}
-			out, err := Merge(tc.in, []string{"q.io"}, newCred)
+			out, err := mergeStored(tc.in, []string{"q.io"}, newCred)
 			if out != "" {
 				t.Errorf("Merge returned output %q with an error", out)
 			}
 			check("Merge", err)
-			_, err = Decode(tc.in)
+			_, err = decodeStored(tc.in)
 			check("Decode", err)
 		})
 	}
@@ -342,7 +342,7 @@ func TestMergeInvalidArguments(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Merge(b64(realistic), tc.hosts, tc.cred)
+			_, err := mergeStored(b64(realistic), tc.hosts, tc.cred)
 			if err == nil || errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Merge err = %v, want a non-corrupt error", err)
 			}
@@ -402,16 +402,16 @@ func TestEquivalent(t *testing.T) {
 		{`[1,{"x":null}]`, `[1, {"x": null}]`, true},
 	}
 	for _, tc := range tests {
-		got, err := Equivalent(b64(tc.a), rawB64(tc.b))
+		got, err := equivalentStored(b64(tc.a), rawB64(tc.b))
 		if err != nil || got != tc.want {
-			t.Errorf("Equivalent(%s, %s) = %v, %v; want %v", tc.a, tc.b, got, err, tc.want)
+			t.Errorf("equivalentStored(%s, %s) = %v, %v; want %v", tc.a, tc.b, got, err, tc.want)
 		}
 	}
-	if ok, err := Equivalent("", b64("{ }")); !ok || err != nil {
-		t.Errorf(`Equivalent("", {}) = %v, %v`, ok, err)
+	if ok, err := equivalentStored("", b64("{ }")); !ok || err != nil {
+		t.Errorf(`equivalentStored("", {}) = %v, %v`, ok, err)
 	}
 	for _, bad := range []string{"%%%", b64(`{"a":`), b64(`{} x`)} {
-		if _, err := Equivalent(b64(`{}`), bad); !errors.Is(err, ErrCorrupt) {
+		if _, err := equivalentStored(b64(`{}`), bad); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("Equivalent with corrupt input: err = %v", err)
 		} else {
 			checkMessage(t, err)
@@ -420,7 +420,7 @@ func TestEquivalent(t *testing.T) {
 }
 
 func TestDecode(t *testing.T) {
-	top, err := Decode(b64(realistic))
+	top, err := decodeStored(b64(realistic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,8 +430,8 @@ func TestDecode(t *testing.T) {
 	if !bytes.HasPrefix(top["auths"], []byte("{\n\t\t\"https://index.docker.io/v1/\"")) {
 		t.Errorf("auths not returned verbatim: %.40s", top["auths"])
 	}
-	if top, err := Decode(""); err != nil || len(top) != 0 {
-		t.Errorf(`Decode("") = %v, %v`, top, err)
+	if top, err := decodeStored(""); err != nil || len(top) != 0 {
+		t.Errorf(`decodeStored("") = %v, %v`, top, err)
 	}
 }
 
@@ -453,7 +453,7 @@ func BenchmarkMerge(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(encoded)))
 	for b.Loop() {
-		if _, err := Merge(encoded, hosts, cred); err != nil {
+		if _, err := mergeStored(encoded, hosts, cred); err != nil {
 			b.Fatal(err)
 		}
 	}

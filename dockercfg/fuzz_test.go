@@ -62,7 +62,7 @@ func FuzzMerge(f *testing.F) {
 		cred := Credential{Username: username, Password: password}
 		bad := badArgs(hosts, cred)
 
-		in, decErr := Decode(encoded)
+		in, decErr := decodeStored(encoded)
 		if decErr != nil {
 			checkMessage(t, decErr)
 			if !errors.Is(decErr, ErrCorrupt) {
@@ -70,11 +70,11 @@ func FuzzMerge(f *testing.F) {
 			}
 		}
 		// Any decodable config is JSON, and JSON equals itself.
-		if eq, err := Equivalent(encoded, encoded); decErr == nil && (err != nil || !eq) {
-			t.Fatalf("Equivalent(x, x) = %v, %v", eq, err)
+		if eq, err := equivalentStored(encoded, encoded); decErr == nil && (err != nil || !eq) {
+			t.Fatalf("equivalentStored(x, x) = %v, %v", eq, err)
 		}
 
-		out, err := Merge(encoded, hosts, cred)
+		out, err := mergeStored(encoded, hosts, cred)
 		if err != nil {
 			checkMessage(t, err)
 			switch {
@@ -97,7 +97,7 @@ func FuzzMerge(f *testing.F) {
 		if _, err := base64.StdEncoding.DecodeString(out); err != nil {
 			t.Fatal("output is not std base64")
 		}
-		got, err := Decode(out)
+		got, err := decodeStored(out)
 		if err != nil {
 			t.Fatalf("output does not decode: %v", err)
 		}
@@ -118,7 +118,7 @@ func FuzzMerge(f *testing.F) {
 			if !bytes.Equal(v, w) {
 				t.Fatalf("foreign entry changed: %s -> %s", v, w)
 			}
-			if eq, err := Equivalent(b64(string(v)), b64(string(w))); !eq || err != nil {
+			if eq, err := equivalentStored(b64(string(v)), b64(string(w))); !eq || err != nil {
 				t.Fatalf("foreign entry not equivalent: %v", err)
 			}
 		}
@@ -151,7 +151,7 @@ func FuzzMerge(f *testing.F) {
 		}
 
 		// Rotating again with the same credential is a no-op, byte for byte.
-		if again, err := Merge(out, hosts, cred); err != nil || again != out {
+		if again, err := mergeStored(out, hosts, cred); err != nil || again != out {
 			t.Fatalf("Merge is not idempotent: %v", err)
 		}
 	})
@@ -216,7 +216,7 @@ func FuzzMergeJSON(f *testing.F) {
 		hosts := strings.Split(host, ",")
 		cred := Credential{Username: username, Password: password}
 		viaJSON, jsonErr := MergeJSON(doc, hosts, cred)
-		viaBase64, b64Err := Merge(base64.StdEncoding.EncodeToString(doc), hosts, cred)
+		viaBase64, b64Err := mergeStored(base64.StdEncoding.EncodeToString(doc), hosts, cred)
 		if (jsonErr == nil) != (b64Err == nil) {
 			t.Fatalf("MergeJSON error %v, Merge error %v", jsonErr, b64Err)
 		}

@@ -1,5 +1,5 @@
-// Package emulator is a local, in-memory emulator of the Alibaba Cloud APIs
-// that the credential-rotator function uses:
+// Package emulator is a local, in-memory emulator of every cloud API the
+// credential-rotator function calls, and of the FC runtime that runs it:
 //
 //   - SAE secrets (product sae, version 2019-05-06, ROA style): DescribeSecret,
 //     UpdateSecret, ListSecrets, CreateSecret under /pop/v1/sam/secret/...,
@@ -7,27 +7,35 @@
 //     without SecretData; Options.ListSecretsData for the older shape);
 //   - ACR Enterprise Edition (product cr, version 2018-12-01, RPC style):
 //     GetAuthorizationToken, ListInstanceEndpoint;
+//   - ACR Personal Edition (product cr, version 2016-06-07, ROA style):
+//     GetAuthorizationToken (GET /tokens; personal.go);
+//   - STS (version 2015-04-01, RPC style): AssumeRole of roles added with
+//     AddRole (sts.go);
 //   - KMS Secrets Manager (product kms, version 2016-01-20, RPC style):
 //     GetSecretValue, PutSecretValue (kms.go);
-//   - ACR Personal Edition (product cr, version 2016-06-07, ROA style):
-//     GetAuthorizationToken (GET /tokens);
-//   - STS (version 2015-04-01, RPC style): AssumeRole of roles added with AddRole;
+//   - Huawei Cloud CSMS (API v1, through the KMS endpoint):
+//     ShowSecretVersion, CreateSecretVersion, signed SDK-HMAC-SHA256
+//     (csms.go, huaweiauth.go);
+//   - Tencent Cloud SSM (version 2019-09-23, API 3.0): GetSecretValue,
+//     UpdateSecret, signed TC3-HMAC-SHA256 (ssm.go, tc3.go);
 //   - the registry of the ACR instances (/v2/...): CNCF Distribution itself,
 //     as a library, behind the emulator's token service (/service/token),
 //     which grants a credential what RAM lets its minter do (Grant; ram.go,
 //     registry.go, token.go);
 //   - the Function Compute runtime API (/2020-11-11/runtime/invocation/...)
-//     as polled by github.com/aliyun/fc-runtime-go-sdk.
+//     as polled by github.com/aliyun/fc-runtime-go-sdk (runtime.go).
 //
 // One HTTP server on 127.0.0.1 serves them all. It speaks the real wire
-// protocol, so the real SDK clients can be pointed at it: every SAE and ACR
-// request must carry a valid signature (ROA Authorization header or RPC
-// Signature parameter) made with a registered credential.
+// protocols, so the real SDK clients can be pointed at it: every cloud
+// request must carry a valid signature of its cloud (Alibaba's ROA
+// Authorization header or RPC Signature parameter, Huawei's and Tencent's
+// Authorization headers) made with a registered credential.
 //
 // Tests can inject faults per action or per product (SetFault), watch every
 // call (Calls), read the stored state directly (Secret), edit it behind the
 // function's back (SetSecretData) and doctor answers (SetAnswerEdit). Every
 // store refuses a value over its documented size limit with its own error.
+// The records the emulator keeps and hands out are in records.go.
 package emulator
 
 import (
@@ -57,88 +65,6 @@ type Credential struct {
 
 // DefaultCredential is accepted when Options.Credentials is empty.
 var DefaultCredential = Credential{AccessKeyID: "LTAIemulatorKey", AccessKeySecret: "emulator-secret-not-real"}
-
-// App is an SAE application that uses a secret.
-type App struct{ AppID, AppName string }
-
-// Secret is an SAE secret.
-type Secret struct {
-	NamespaceID string
-	ID          int64
-	Name, Type  string
-	Data        map[string]string // SecretData, e.g. {".dockerconfigjson": base64(json)}
-	RelateApps  []App
-	CreateTime  int64 // ms
-	UpdateTime  int64 // ms
-}
-
-// Endpoint is one ACR EE Registry endpoint of an instance.
-type Endpoint struct {
-	Type    string // "internet" | "vpc"
-	Enabled bool
-	Domains []string // the first is reported as Type SYSTEM, the others as USER
-}
-
-// Instance is an ACR Enterprise Edition instance.
-//
-// When Endpoints is nil, AddInstance gives the instance an enabled internet
-// endpoint "<ID>-registry.<RegionID>.cr.aliyuncs.com" and an enabled vpc
-// endpoint "<ID>-registry-vpc.<RegionID>.cr.aliyuncs.com" (RegionID defaults
-// to cn-hangzhou). Pass a non-nil empty slice for an instance without
-// endpoints.
-type Instance struct {
-	ID, RegionID string
-	Endpoints    []Endpoint
-	TokenTTL     time.Duration // default 1h
-}
-
-// Token is one temporary registry credential minted by GetAuthorizationToken.
-type Token struct {
-	InstanceID, Username, Password string
-	ExpiresAt                      time.Time
-	AccessKeyID                    string // the signer of the GetAuthorizationToken call
-}
-
-// Call is one SAE or ACR request as the emulator saw it.
-type Call struct {
-	Time    time.Time
-	Product string // "sae" | "cr" | "kms" | "sts" | "registry" (FC runtime API calls are NOT recorded here)
-	Action  string // DescribeSecret, UpdateSecret, ListSecrets, CreateSecret, GetAuthorizationToken, ListInstanceEndpoint
-	Method  string
-	Path    string
-	// Query holds the request parameters (for RPC, query and form merged;
-	// the Signature parameter is left out). For UpdateSecret it holds the
-	// credential: never print Calls in test failure output.
-	Query url.Values
-	// AccessKeyID and SecurityToken are as presented by the caller (also
-	// when refused). For a registry Token call that presented a minted
-	// credential, AccessKeyID is the key that minted it: RAM judges its
-	// minter.
-	AccessKeyID, SecurityToken string
-	Status                     int    // HTTP status answered; 0 while unanswered or when never answered (Hang, client gone)
-	Code                       string // error code answered, "" on success
-}
-
-// Permission is the RAM action the call needs, e.g. "sae:UpdateSecret" or
-// "cr:GetAuthorizationToken".
-func (c Call) Permission() string { return c.Product + ":" + c.Action }
-
-// Fault describes misbehaviour injected into matching calls. See SetFault.
-type Fault struct {
-	Throttle   int           // the next N matching calls answer 400 Throttling.User
-	Fail       int           // the next N matching calls answer FailStatus (default 500) with a 5xx error body
-	FailStatus int           // used as given when set
-	Latency    time.Duration // added before answering every matching call
-	Hang       bool          // accept the request and never answer (until the client goes away or Close)
-	DropWrites int           // UpdateSecret: the next N writes answer success but are not stored
-	LagReads   int           // DescribeSecret/ListSecrets: after each stored write, the next N reads of that secret still show the data from before the write
-	// Echo: the next N matching calls answer 400 InvalidParameter.WithMessage
-	// quoting the request's parameters and security token, cut to EchoCut
-	// characters (0: whole), as a server that quotes what it was sent does.
-	Echo, EchoCut int
-}
-
-func (f Fault) zero() bool { return f == Fault{} }
 
 // Options configure Start.
 type Options struct {

@@ -8,7 +8,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
 
-	"github.com/sae-secret-rotator/rotator/internal/pacer"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // Retry budget of one API call: HTTP 5xx answers are retried up to
@@ -31,12 +31,12 @@ const (
 // sources' and registries' (unpaced). Lanes live as long as the process.
 type lane struct {
 	name    string
-	pacer   *pacer.Pacer
+	pacer   *pacer
 	latency latency
 }
 
-func newLane(name string, q Quota, throttleWait time.Duration) *lane {
-	return &lane{name: name, pacer: pacer.New(q.Calls, q.Per.Duration, throttleWait)}
+func newLane(name string, q port.Quota, throttleWait time.Duration, clock Clock) *lane {
+	return &lane{name: name, pacer: newPacer(q.Calls, q.Per, throttleWait, clock)}
 }
 
 // throttling is how long one piece of work has met throttled answers: it
@@ -76,17 +76,17 @@ func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th
 		if err := w.givingUp(ln, api, th, maxPause, giveUp); err != nil {
 			return err
 		}
-		if err := ln.pacer.Wait(ctx, pauseLeft(th, maxPause), pacer.OnWait(w.logWait(ln, api))); err != nil {
+		if err := ln.pacer.wait(ctx, w.pauseLeft(th, maxPause), onWait(w.logWait(ln, api))); err != nil {
 			return w.deadline(api, err)
 		}
-		start := time.Now()
+		start := w.r.clock.Now()
 		err := fn(ctx)
-		ln.latency.observe(time.Since(start))
+		ln.latency.observe(w.r.clock.Now().Sub(start))
 		if !errors.Is(err, errStale) {
 			th.tried = start // a slot that carried a newer read instead is no try
 		}
 		if err == nil {
-			ln.pacer.Succeeded()
+			ln.pacer.succeeded()
 			*th = throttling{}
 			return nil
 		}
@@ -102,10 +102,10 @@ func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th
 		case ae.Throttled():
 			th.count++
 			if th.since.IsZero() {
-				th.since = time.Now()
+				th.since = w.r.clock.Now()
 			}
 			th.last = ae
-			ln.pacer.Throttled()
+			ln.pacer.throttled()
 			if err := w.givingUp(ln, api, th, maxPause, giveUp); err != nil {
 				return err
 			}
@@ -124,8 +124,8 @@ func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th
 		}
 		w.log.Warn("API call failed, retrying", zap.String("api", api), zap.Int("attempt", attempt),
 			zap.String("code", ae.ErrorCode()), zap.Int("httpStatus", ae.HTTPStatus()), zap.String("reason", w.redact.clean(ae.Error())),
-			zap.Duration("wait", max(wait, nextWait(ln, pauseLeft(th, maxPause)))))
-		if err := pacer.Sleep(ctx, wait); err != nil {
+			zap.Duration("wait", max(wait, nextWait(ln, w.pauseLeft(th, maxPause)))))
+		if err := sleep(ctx, w.r.clock, wait); err != nil {
 			return w.deadline(api, err)
 		}
 	}
@@ -134,11 +134,11 @@ func (w *invocation) callThrottled(ctx context.Context, ln *lane, api string, th
 // pauseLeft bounds the pacer's hold on the next try of a throttled piece of
 // work (0: no bound). It counts from the last try, so that a read renewed in
 // between spends the same pause instead of adding its own.
-func pauseLeft(th *throttling, maxPause time.Duration) time.Duration {
+func (w *invocation) pauseLeft(th *throttling, maxPause time.Duration) time.Duration {
 	if maxPause <= 0 || th.tried.IsZero() {
 		return maxPause
 	}
-	return max(maxPause-time.Since(th.tried), time.Nanosecond)
+	return max(maxPause-w.r.clock.Now().Sub(th.tried), time.Nanosecond)
 }
 
 // givingUp ends a piece of work whose throttling would last past giveUp
@@ -153,10 +153,11 @@ func (w *invocation) givingUp(ln *lane, api string, th *throttling, maxPause, gi
 	if w.req.Emergency {
 		origin = w.start
 	}
-	if time.Since(origin)+nextWait(ln, pauseLeft(th, maxPause))+ln.latency.get() <= giveUp {
+	now := w.r.clock.Now()
+	if now.Sub(origin)+nextWait(ln, w.pauseLeft(th, maxPause))+ln.latency.get() <= giveUp {
 		return nil
 	}
-	d := time.Since(th.since)
+	d := now.Sub(th.since)
 	why := ""
 	if w.req.Emergency {
 		why = " (emergency run: it waits at most " + maxPause.String() + " between tries and gives up " + giveUp.String() + " after it began)"
@@ -167,7 +168,7 @@ func (w *invocation) givingUp(ln *lane, api string, th *throttling, maxPause, gi
 
 // nextWait is how long the lane's pacer will hold the next call.
 func nextWait(ln *lane, maxPause time.Duration) time.Duration {
-	d := ln.pacer.Delay(1)
+	d := ln.pacer.delay(1)
 	if maxPause > 0 {
 		d = min(d, maxPause)
 	}
@@ -183,17 +184,6 @@ func newBackoff() *backoff.ExponentialBackOff {
 	b.MaxElapsedTime = 0 // the retry counts and the deadline bound it
 	b.Reset()
 	return b
-}
-
-// deadline words a call that the invocation's deadline stopped.
-func (w *invocation) deadline(api string, err error) error {
-	if CodeOf(err) != "" {
-		return err
-	}
-	if errors.Is(err, pacer.ErrNoTime) {
-		return errorf(DeadlineExceeded, "%s not sent: the quota or a throttle pause would let it out only after the invocation's deadline", api)
-	}
-	return errorf(DeadlineExceeded, "%s did not finish before the invocation's deadline", api)
 }
 
 // apiText is an API error as the report may show it: the adapter's own
@@ -220,13 +210,4 @@ func (w *invocation) failure(err error, fallback Code) error {
 		return &Error{Code: fallback, Message: w.apiText(ae), Err: err}
 	}
 	return &Error{Code: fallback, Message: w.redact.clean(err.Error()), Err: err}
-}
-
-// asError gives err its report code, fallback when it has none.
-func asError(err error, fallback Code) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return &Error{Code: fallback, Message: err.Error(), Err: err}
 }

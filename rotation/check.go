@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // CheckedTarget is one target as a run of every target would rotate it:
@@ -36,7 +38,7 @@ type Inspection struct {
 // With creds, it also checks them as each invocation does.
 func Inspect(cfg *Config, getenv func(string) string, creds *Credentials) Inspection {
 	var in Inspection
-	env := Env{Getenv: getenv, APITimeout: cfg.APITimeout.Duration, Quota: cfg.Quota}
+	env := Env{Getenv: getenv, APITimeout: cfg.APITimeout.Duration, Quota: cfg.Quota.port()}
 	opened := map[string]any{}
 	var kinds []any // the opened stores and sources, to check credentials with
 	open := func(key string, f func() (any, error)) {
@@ -61,9 +63,8 @@ func Inspect(cfg *Config, getenv func(string) string, creds *Credentials) Inspec
 		in.Targets = append(in.Targets, ct)
 	}
 	if creds != nil {
-		type checker interface{ CheckCredentials(Credentials) error }
 		for _, k := range kinds {
-			if c, ok := k.(checker); ok && in.Credentials == nil {
+			if c, ok := k.(port.CredentialChecker); ok && in.Credentials == nil {
 				in.Credentials = c.CheckCredentials(*creds)
 			}
 		}
@@ -113,25 +114,4 @@ func placeholders(cfg *Config) []string {
 	}
 	walk("targets", doc)
 	return out
-}
-
-// Select tells which targets an event would rotate, in configuration
-// order, without reading anything: the event's errors (InvalidEvent,
-// UnknownTarget) are those its invocation would be refused with.
-func (c *Config) Select(event []byte) (Request, []string, error) {
-	req, err := DecodeEvent(event)
-	if err != nil {
-		return req, nil, err
-	}
-	items, err := c.plan(req)
-	if err != nil {
-		return req, nil, err
-	}
-	names := []string{}
-	for _, it := range items {
-		if len(names) == 0 || names[len(names)-1] != it.target.Name {
-			names = append(names, it.target.Name)
-		}
-	}
-	return req, names, nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // Environment variables the function reads.
@@ -51,7 +53,8 @@ type Config struct {
 	Schedule Schedule `json:"schedule"`
 	// Freshness bounds the age of the read that feeds a merge when its write goes out.
 	Freshness Duration `json:"freshness"`
-	// Quota is SAE's API quota for the account; the function paces below it.
+	// Quota is the API quota of the stores that let the user set theirs
+	// (SAE's, for the account); the function paces below it.
 	Quota Quota `json:"quota"`
 	// APITimeout bounds one cloud API call (the SDK's read timeout).
 	APITimeout Duration `json:"apiTimeout"`
@@ -74,11 +77,14 @@ type Schedule struct {
 	Margin   Duration `json:"margin"`
 }
 
-// Quota is an API call budget: Calls per Per.
+// Quota is an API call budget as the configuration writes it: Calls per Per.
 type Quota struct {
 	Calls int      `json:"calls"`
 	Per   Duration `json:"per"`
 }
+
+// port is the quota as the ports carry it.
+func (q Quota) port() port.Quota { return port.Quota{Calls: q.Calls, Per: q.Per.Duration} }
 
 // Target binds a credential source to the secrets it feeds.
 type Target struct {
@@ -210,13 +216,7 @@ func ParseConfig(b []byte, origin string, cat Catalog) (*Config, error) {
 	return cfg, nil
 }
 
-var (
-	targetName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-	regionID   = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+$`)
-)
-
-// ValidRegion reports whether s looks like a cloud region id ("cn-hangzhou").
-func ValidRegion(s string) bool { return regionID.MatchString(s) }
+var targetName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 
 func (c *Config) validate() error {
 	if c.Schedule.Interval.Duration < 0 {
@@ -300,22 +300,4 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
-}
-
-// Printable reports whether s is non-empty, printable ASCII without spaces
-// and of a length a Kubernetes-style name or a host can have.
-func Printable(s string) bool { return printable(s) }
-
-// printable reports whether s is non-empty, printable ASCII without spaces
-// and of a length a Kubernetes-style name or a host can have.
-func printable(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
 }

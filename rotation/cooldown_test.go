@@ -66,8 +66,8 @@ func TestCoolingDown(t *testing.T) {
 		{"FC's retry of a timer run", Request{Trigger: TriggerTimer}, true, held(t0.Add(-time.Minute)), true},
 		{"FC's retry of a plan", Request{Trigger: TriggerTimer, DryRun: true}, true, held(t0.Add(-time.Minute)), false},
 	} {
-		w := &invocation{req: tc.req, retry: tc.retry, r: &Rotator{now: func() time.Time { return t0 }, rotations: map[string]time.Time{},
-			lastWrites: map[string]time.Time{}, cfg: &Config{EventCooldown: Duration{5 * time.Minute}}}}
+		w := &invocation{req: tc.req, retry: tc.retry, r: &Rotator{instance: instance{clock: &fakeClock{now: t0}, rotations: map[string]time.Time{},
+			lastWrites: map[string]time.Time{}}, cfg: &Config{EventCooldown: Duration{5 * time.Minute}}}}
 		var res Result
 		got := w.coolingDown("sae/ns/1|acr-ee/a", "sae/ns/1", tc.sec, hosts, &res)
 		if got != tc.want || (got && (res.Status != StatusSkipped || res.Reason != ReasonCooldown)) {
@@ -83,8 +83,8 @@ func TestCoolingDown(t *testing.T) {
 func TestCoolingDownPerSource(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	sec := Secret{Config: []byte(`{"auths":{"a.example.com":{"auth":"eDp5"},"b.example.com":{"auth":"eDp5"}}}`), Changed: t0.Add(-time.Second)}
-	r := &Rotator{now: func() time.Time { return t0 }, cfg: &Config{EventCooldown: Duration{5 * time.Minute}},
-		rotations: map[string]time.Time{"sae/ns/1|acr-ee/a": t0.Add(-time.Second)}, lastWrites: map[string]time.Time{"sae/ns/1": t0.Add(-time.Second)}}
+	r := &Rotator{cfg: &Config{EventCooldown: Duration{5 * time.Minute}}, instance: instance{clock: &fakeClock{now: t0},
+		rotations: map[string]time.Time{"sae/ns/1|acr-ee/a": t0.Add(-time.Second)}, lastWrites: map[string]time.Time{"sae/ns/1": t0.Add(-time.Second)}}}
 	w := &invocation{req: Request{Trigger: TriggerEvent}, r: r}
 	var res Result
 	if w.coolingDown("sae/ns/1|acr-ee/b", "sae/ns/1", sec, []string{"b.example.com"}, &res) {
@@ -94,7 +94,7 @@ func TestCoolingDownPerSource(t *testing.T) {
 		t.Error("target a, rotated a second ago by this instance, not skipped")
 	}
 	// Another instance, which wrote nothing, goes by the store's record.
-	other := &invocation{req: Request{Trigger: TriggerEvent}, r: &Rotator{now: r.now, cfg: r.cfg, rotations: map[string]time.Time{}, lastWrites: map[string]time.Time{}}}
+	other := &invocation{req: Request{Trigger: TriggerEvent}, r: &Rotator{cfg: r.cfg, instance: instance{clock: r.clock, rotations: map[string]time.Time{}, lastWrites: map[string]time.Time{}}}}
 	if !other.coolingDown("sae/ns/1|acr-ee/b", "sae/ns/1", sec, []string{"b.example.com"}, &res) {
 		t.Error("a new instance did not go by the store's record")
 	}

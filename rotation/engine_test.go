@@ -19,6 +19,7 @@ import (
 	"github.com/sae-secret-rotator/rotator/internal/aliyun/sae"
 	"github.com/sae-secret-rotator/rotator/internal/catalog"
 	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 var engineKey = emulator.Credential{AccessKeyID: "STS.engineTest", AccessKeySecret: "engine-test-secret", SecurityToken: "engine-test-token"}
@@ -84,7 +85,7 @@ func TestPanicInLoginCheckWritesNothing(t *testing.T) {
 	}
 	for _, res := range rep.Results {
 		if res.Error == nil || res.Error.Code != rotation.UpdateFailed || !strings.Contains(res.Error.Message, "internal error") {
-			t.Errorf("secret %d: %+v, want UpdateFailed naming an internal error", res.SecretID, res.Error)
+			t.Errorf("%s: %+v, want UpdateFailed naming an internal error", res.Where.Describe(), res.Error)
 		}
 	}
 	for _, c := range emu.Calls() {
@@ -104,7 +105,7 @@ func (panicKind) NewConfig() rotation.SourceConfig           { return &panicConf
 func (panicKind) Open(rotation.Env) (rotation.Source, error) { return panicKind{}, nil }
 func (*panicConfig) Validate() error                         { return nil }
 func (*panicConfig) Key() string                             { return "panics" }
-func (*panicConfig) Matches(rotation.RegistryEvent) bool     { return false }
+func (*panicConfig) Matches(port.Event) bool                 { return false }
 func (*panicConfig) Describe() string                        { return "panics" }
 func (panicKind) Mint(context.Context, rotation.Credentials, rotation.SourceConfig) (rotation.Token, error) {
 	return rotation.Token{Username: "u", Password: "minted-but-never-proven"}, nil
@@ -125,7 +126,7 @@ func TestPanicInDomainLookupWritesNothing(t *testing.T) {
 	}
 	for _, res := range rep.Results {
 		if res.Error == nil || !strings.Contains(res.Error.Message, "internal error") {
-			t.Errorf("secret %d: %+v, want a failure naming an internal error", res.SecretID, res.Error)
+			t.Errorf("%s: %+v, want a failure naming an internal error", res.Where.Describe(), res.Error)
 		}
 	}
 	for _, c := range emu.Calls() {
@@ -157,5 +158,28 @@ func TestReasonIsCut(t *testing.T) {
 	}
 	if logged == 0 {
 		t.Error("no log line carries the reason")
+	}
+}
+
+// The line that starts an event's run names the event's source, type and
+// the instance its data names (the ACR sources say which: the engine reads
+// no data), whether or not a target matches.
+func TestEventRunLogLine(t *testing.T) {
+	_, r, logs := engine(t, 1, nil)
+	for _, tc := range []struct{ instance, want string }{{"cri-engine", "rotated"}, {"cri-other", ""}} {
+		ev := `{"specversion":"1.0","id":"e1","source":"acs.cr","type":"cr:Artifact:PushCompleted","data":{"InstanceId":"` + tc.instance + `","RegionId":"cn-hangzhou"}}`
+		rep := r.Run(context.Background(), invocation(ev))
+		if !rep.OK() || (tc.want == "") != (len(rep.Results) == 0) {
+			t.Fatalf("%s: %s", tc.instance, rep.JSON())
+		}
+		started := logs.FilterMessage("rotation started").TakeAll()
+		if len(started) != 1 {
+			t.Fatalf("%s: %d lines say the rotation started", tc.instance, len(started))
+		}
+		f := started[0].ContextMap()
+		if f["eventSource"] != "acs.cr" || f["eventType"] != "cr:Artifact:PushCompleted" || f["eventInstanceId"] != tc.instance || f["trigger"] != "event" {
+			t.Errorf("%s: the run starts with %v", tc.instance, f)
+		}
+		logs.TakeAll()
 	}
 }

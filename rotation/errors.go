@@ -2,59 +2,59 @@ package rotation
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
-// Code is a failure code of the report. The set is part of the contract.
-type Code string
+// The report's failure codes are defined once, in package port, where the
+// adapters that return them find them; the engine and its callers name
+// them here.
+type (
+	// Code is a failure code of the report (port.Code).
+	Code = port.Code
+	// Error carries the report's code with a message safe to print (port.Error).
+	Error = port.Error
+)
 
 // The failure codes of the report (docs/report.md).
 const (
-	InvalidEvent           Code = "InvalidEvent"
-	InvalidConfig          Code = "InvalidConfig"
-	UnknownTarget          Code = "UnknownTarget"
-	SecretNotFound         Code = "SecretNotFound"
-	UnsupportedSecretType  Code = "UnsupportedSecretType"
-	CorruptSecretData      Code = "CorruptSecretData"
-	ValueTooLarge          Code = "ValueTooLarge"
-	CredentialSourceFailed Code = "CredentialSourceFailed"
-	CredentialRejected     Code = "CredentialRejected"
-	UpdateFailed           Code = "UpdateFailed"
-	VerificationFailed     Code = "VerificationFailed"
-	Throttled              Code = "Throttled"
-	DeadlineExceeded       Code = "DeadlineExceeded"
+	InvalidEvent           = port.InvalidEvent
+	InvalidConfig          = port.InvalidConfig
+	UnknownTarget          = port.UnknownTarget
+	SecretNotFound         = port.SecretNotFound
+	UnsupportedSecretType  = port.UnsupportedSecretType
+	CorruptSecretData      = port.CorruptSecretData
+	ValueTooLarge          = port.ValueTooLarge
+	CredentialSourceFailed = port.CredentialSourceFailed
+	CredentialRejected     = port.CredentialRejected
+	UpdateFailed           = port.UpdateFailed
+	VerificationFailed     = port.VerificationFailed
+	Throttled              = port.Throttled
+	DeadlineExceeded       = port.DeadlineExceeded
 )
 
-// Error carries the report's code with a message that is safe to print:
-// messages are built by this module and never hold credential material.
-type Error struct {
-	Code    Code
-	Message string
-	Err     error // the cause, for errors.Is/As; its text is already in Message
-}
+// AllCodes lists every failure code, for the docs' completeness test.
+var AllCodes = port.AllCodes
 
-func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
-func (e *Error) Unwrap() error { return e.Err }
+// errorf builds an *Error (port.Errorf); a %w verb keeps the cause reachable.
+var errorf = port.Errorf
 
-// errorf builds an *Error; a %w verb keeps the cause reachable.
-func errorf(code Code, format string, args ...any) *Error {
-	err := fmt.Errorf(format, args...)
-	return &Error{Code: code, Message: err.Error(), Err: errors.Unwrap(err)}
-}
+// CodeOf returns the report code of err, or "" when err carries none (port.CodeOf).
+var CodeOf = port.CodeOf
 
-// CodeOf returns the report code of err, or "" when err carries none.
-func CodeOf(err error) Code {
+// asError gives err its report code, fallback when it has none.
+func asError(err error, fallback Code) *Error {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Code
+		return e
 	}
-	return ""
+	return &Error{Code: fallback, Message: err.Error(), Err: err}
 }
 
-// Errorf builds an *Error for adapters: a store's not-found, type or
-// corruption verdict. Its message must hold no secret and no server text.
-func Errorf(code Code, format string, args ...any) *Error { return errorf(code, format, args...) }
-
-// AllCodes lists every failure code, for the docs' completeness test.
-var AllCodes = []Code{InvalidEvent, InvalidConfig, UnknownTarget, SecretNotFound, UnsupportedSecretType, CorruptSecretData,
-	ValueTooLarge, CredentialSourceFailed, CredentialRejected, UpdateFailed, VerificationFailed, Throttled, DeadlineExceeded}
+// configError gives an error opening a kind its code, InvalidConfig.
+func configError(err error) error {
+	if CodeOf(err) != "" {
+		return err
+	}
+	return errorf(InvalidConfig, "%v", err)
+}

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // Trigger kinds, as the report names them.
@@ -32,14 +34,45 @@ type Request struct {
 	Reason    string
 	Emergency bool
 	DryRun    bool
-	// Registry is set for EventBridge events.
-	Registry *RegistryEvent
+	// CloudEvent is set for EventBridge events.
+	CloudEvent *port.Event
 }
 
-// RegistryEvent is the part of an EventBridge CloudEvent the planner uses.
-type RegistryEvent struct {
-	ID, Source, Type     string
-	InstanceID, RegionID string
+// request reads the invocation's event, the reason cut short, into w.req
+// and the report's header. The header is filled even when the event is
+// refused, so that the report tells what asked for it.
+func (w *invocation) request(inv Invocation, rep *Report) error {
+	req, err := DecodeEvent(inv.Event)
+	req.Reason = cutReason(req.Reason)
+	w.req = req
+	if err != nil {
+		var e *Error
+		if inv.Origin != "" && errors.As(err, &e) {
+			err = errorf(InvalidEvent, "%s: %s", inv.Origin, e.Message)
+		}
+		return err
+	}
+	rep.Trigger, rep.DryRun, rep.Emergency, rep.Reason = req.Trigger, req.DryRun, req.Emergency, req.Reason
+	return nil
+}
+
+// maxReason bounds a manual event's reason, in characters, in the logs and
+// the report: whoever may invoke the function must not fill either.
+const maxReason = 256
+
+// cutReason cuts a reason to its first maxReason characters.
+func cutReason(s string) string {
+	if utf8.RuneCountInString(s) <= maxReason {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == maxReason {
+			return s[:i]
+		}
+		n++
+	}
+	return s
 }
 
 // MaxEventSize is the largest event decoded: anything longer is refused
@@ -191,15 +224,11 @@ func decodeCloudEvent(raw []byte) (Request, error) {
 	case ev[1] == "" || ev[2] == "" || ev[3] == "":
 		return Request{}, errorf(InvalidEvent, "CloudEvent: id, source and type are required")
 	}
-	reg := &RegistryEvent{ID: ev[1], Source: ev[2], Type: ev[3]}
-	// data of another shape (a string, base64 data) names no instance: the
-	// event is well formed and simply matches no target.
-	var data map[string]json.RawMessage
-	if json.Unmarshal(fields["data"], &data) == nil {
-		_ = json.Unmarshal(data["InstanceId"], &reg.InstanceID)
-		_ = json.Unmarshal(data["RegionId"], &reg.RegionID)
-	}
-	return Request{Trigger: TriggerEvent, Action: ActionRotate, Registry: reg}, nil
+	// The data is the sources' to read (port.SourceConfig.Matches): data of a
+	// shape no source knows names nothing, and the event, well formed,
+	// simply matches no target.
+	ce := &port.Event{ID: ev[1], Source: ev[2], Type: ev[3], Data: fields["data"]}
+	return Request{Trigger: TriggerEvent, Action: ActionRotate, CloudEvent: ce}, nil
 }
 
 // strictUnmarshal refuses unknown fields and trailing data. Keys must match

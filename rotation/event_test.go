@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 func TestDecodeEvent(t *testing.T) {
@@ -26,14 +28,14 @@ func TestDecodeEvent(t *testing.T) {
 		{"manual dry run", `{"action":"rotate","dryRun":true,"targets":[]}`, Request{Trigger: TriggerManual, Action: ActionRotate, DryRun: true}},
 		{"acr event", `{"specversion":"1.0","id":"e1","source":"acs.cr","type":"cr:Artifact:PushCompleted","time":"2026-11-23T10:00:00Z",
 			"aliyunaccountid":"1","data":{"InstanceId":"cri-abc","RegionId":"cn-hangzhou","RepoName":"app","Tag":"v1"}}`,
-			Request{Trigger: TriggerEvent, Action: ActionRotate, Registry: &RegistryEvent{ID: "e1", Source: "acs.cr",
-				Type: "cr:Artifact:PushCompleted", InstanceID: "cri-abc", RegionID: "cn-hangzhou"}}},
+			Request{Trigger: TriggerEvent, Action: ActionRotate, CloudEvent: &port.Event{ID: "e1", Source: "acs.cr",
+				Type: "cr:Artifact:PushCompleted", Data: []byte(`{"InstanceId":"cri-abc","RegionId":"cn-hangzhou","RepoName":"app","Tag":"v1"}`)}}},
 		{"other source", `{"specversion":"1.0","id":"e2","source":"acs.oss","type":"oss:ObjectCreated:PutObject","data":{}}`,
-			Request{Trigger: TriggerEvent, Action: ActionRotate, Registry: &RegistryEvent{ID: "e2", Source: "acs.oss", Type: "oss:ObjectCreated:PutObject"}}},
+			Request{Trigger: TriggerEvent, Action: ActionRotate, CloudEvent: &port.Event{ID: "e2", Source: "acs.oss", Type: "oss:ObjectCreated:PutObject", Data: []byte(`{}`)}}},
 		{"data not an object", `{"specversion":"1.0","id":"e3","source":"acs.cr","type":"t","data":"aGVsbG8="}`,
-			Request{Trigger: TriggerEvent, Action: ActionRotate, Registry: &RegistryEvent{ID: "e3", Source: "acs.cr", Type: "t"}}},
+			Request{Trigger: TriggerEvent, Action: ActionRotate, CloudEvent: &port.Event{ID: "e3", Source: "acs.cr", Type: "t", Data: []byte(`"aGVsbG8="`)}}},
 		{"folded data is not data", `{"specversion":"1.0","id":"e4","source":"acs.cr","type":"t","DATA":{"InstanceId":"cri-b"}}`,
-			Request{Trigger: TriggerEvent, Action: ActionRotate, Registry: &RegistryEvent{ID: "e4", Source: "acs.cr", Type: "t"}}},
+			Request{Trigger: TriggerEvent, Action: ActionRotate, CloudEvent: &port.Event{ID: "e4", Source: "acs.cr", Type: "t"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := DecodeEvent([]byte(tc.in))
@@ -121,9 +123,9 @@ func TestPlan(t *testing.T) {
 		{"scoped", Request{Targets: []string{"b"}}, []string{"b"}, ""},
 		{"unknown target", Request{Targets: []string{"b", "c"}}, nil, UnknownTarget},
 		// Which events a source matches is its kind's (internal/catalog tests acr-ee's).
-		{"event for instance", Request{Registry: &RegistryEvent{Source: "acs.cr", InstanceID: "i-2"}}, []string{"b"}, ""},
-		{"event for other instance", Request{Registry: &RegistryEvent{Source: "acs.cr", InstanceID: "i-9"}}, nil, ""},
-		{"event for no instance", Request{Registry: &RegistryEvent{Source: "acs.oss"}}, nil, ""},
+		{"event for instance", Request{CloudEvent: &port.Event{Source: "acs.cr", Data: []byte(`{"Instance":"i-2"}`)}}, []string{"b"}, ""},
+		{"event for other instance", Request{CloudEvent: &port.Event{Source: "acs.cr", Data: []byte(`{"Instance":"i-9"}`)}}, nil, ""},
+		{"event for no instance", Request{CloudEvent: &port.Event{Source: "acs.oss"}}, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			items, err := cfg.plan(tc.req)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // knownDeviations are deviations of the code under test from the documented
@@ -292,26 +294,22 @@ func contractCloudEvent(o jsonObject) (verdict, Request, string) {
 	if s, ok := jsonString(o.last("specversion")); !ok || s != "1.0" {
 		return reject, Request{}, "specversion not \"1.0\""
 	}
-	reg := &RegistryEvent{}
+	ce := &port.Event{}
 	for _, f := range []struct {
 		key string
 		to  *string
-	}{{"id", &reg.ID}, {"source", &reg.Source}, {"type", &reg.Type}} {
+	}{{"id", &ce.ID}, {"source", &ce.Source}, {"type", &ce.Type}} {
 		s, ok := jsonString(o.last(f.key))
 		if !ok || s == "" {
 			return reject, Request{}, f.key + " missing or not a non-empty string"
 		}
 		*f.to = s
 	}
-	if d := o.last("data"); d != nil && !isNull(d) {
-		data, ok := parseObject(d)
-		if !ok && knownDeviations["cloudevent-data-not-object"] {
-			return unsure, Request{}, ""
-		}
-		reg.InstanceID, _ = jsonString(data.last("InstanceId"))
-		reg.RegionID, _ = jsonString(data.last("RegionId"))
+	// The data goes to the sources as it came (they read what they know of it).
+	if d := o.last("data"); d != nil {
+		ce.Data = d
 	}
-	return accept, Request{Trigger: TriggerEvent, Action: ActionRotate, Registry: reg}, ""
+	return accept, Request{Trigger: TriggerEvent, Action: ActionRotate, CloudEvent: ce}, ""
 }
 
 // FuzzDecodeEvent checks DecodeEvent against the invariants of docs/events.md and
@@ -349,7 +347,7 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("accepted %q as %+v, the contract refuses it: %s", raw, req, why)
 		}
 		if v == accept && !reflect.DeepEqual(req, want) {
-			t.Fatalf("%q decoded as %+v (registry %+v), the contract means %+v (registry %+v)", raw, req, req.Registry, want, want.Registry)
+			t.Fatalf("%q decoded as %+v (event %+v), the contract means %+v (event %+v)", raw, req, req.CloudEvent, want, want.CloudEvent)
 		}
 		checkRequest(t, raw, req)
 	})
@@ -370,8 +368,8 @@ func checkRequest(t *testing.T, raw []byte, req Request) {
 	if req.Action == ActionPlan && !req.DryRun {
 		t.Fatalf("%q: plan without dry run", raw)
 	}
-	if (req.Registry != nil) != (req.Trigger == TriggerEvent) {
-		t.Fatalf("%q: trigger %q with registry %+v", raw, req.Trigger, req.Registry)
+	if (req.CloudEvent != nil) != (req.Trigger == TriggerEvent) {
+		t.Fatalf("%q: trigger %q with event %+v", raw, req.Trigger, req.CloudEvent)
 	}
 	seen := map[string]bool{}
 	for _, name := range req.Targets {
@@ -402,7 +400,7 @@ func checkRequest(t *testing.T, raw []byte, req Request) {
 		isString := func(want string) func(json.RawMessage) bool {
 			return func(v json.RawMessage) bool { s, ok := jsonString(v); return ok && s == want }
 		}
-		r := req.Registry
+		r := req.CloudEvent
 		if !anyOf(o.all("specversion"), isString("1.0")) || r.ID == "" || r.Source == "" || r.Type == "" ||
 			!anyOf(o.all("id"), isString(r.ID)) || !anyOf(o.all("source"), isString(r.Source)) || !anyOf(o.all("type"), isString(r.Type)) {
 			t.Fatalf("%q: CloudEvent accepted as %+v", raw, r)

@@ -1,6 +1,11 @@
 package rotation
 
-import "errors"
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
+)
 
 // Tiny kinds for the engine's internal tests. The real catalog
 // (internal/catalog) imports this package, so tests here cannot use it; the
@@ -26,7 +31,10 @@ func (r *testRef) Validate() error {
 }
 func (r *testRef) Key() string   { return r.Name }
 func (r *testRef) Group() string { return r.Name }
-func (r *testRef) Where() Where  { return Where{Store: "test-store", SecretName: r.Name} }
+func (r *testRef) Where() Where {
+	return Where{Store: "test-store", Fields: []port.Field{port.String("secretName", r.Name)}}
+}
+func (r *testRef) Describe() string { return r.Where().Describe() }
 
 // testSource is a source that an event names by instance.
 type testSource struct{}
@@ -42,6 +50,7 @@ type testSourceConfig struct {
 func (c *testSourceConfig) Validate() error  { return nil }
 func (c *testSourceConfig) Key() string      { return c.Instance }
 func (c *testSourceConfig) Describe() string { return "test-source " + c.Instance }
-func (c *testSourceConfig) Matches(ev RegistryEvent) bool {
-	return ev.InstanceID != "" && ev.InstanceID == c.Instance
+func (c *testSourceConfig) Matches(ev port.Event) bool {
+	var data struct{ Instance string }
+	return json.Unmarshal(ev.Data, &data) == nil && data.Instance != "" && data.Instance == c.Instance
 }

@@ -8,7 +8,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/sae-secret-rotator/rotator/internal/pacer"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // A pacer wait is a debug line, an info line when it is longer than 5 s
@@ -17,13 +17,13 @@ import (
 func TestPacerWaitLogLevel(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	w := &invocation{log: zap.New(core)}
-	ln := newLane("sae", Quota{Calls: 60, Per: Duration{time.Minute}}, time.Second)
+	ln := newLane("sae", port.Quota{Calls: 60, Per: time.Minute}, time.Second, wallClock{})
 	for _, tc := range []struct {
 		d     time.Duration
 		why   string
 		level zapcore.Level
-	}{{time.Second, pacer.WaitQuota, zapcore.DebugLevel}, {5 * time.Second, pacer.WaitThrottle, zapcore.DebugLevel},
-		{5*time.Second + time.Millisecond, pacer.WaitThrottle, zapcore.InfoLevel}, {40 * time.Second, pacer.WaitQuota, zapcore.InfoLevel}} {
+	}{{time.Second, waitQuota, zapcore.DebugLevel}, {5 * time.Second, waitThrottle, zapcore.DebugLevel},
+		{5*time.Second + time.Millisecond, waitThrottle, zapcore.InfoLevel}, {40 * time.Second, waitQuota, zapcore.InfoLevel}} {
 		w.logWait(ln, "write")(tc.d, tc.why)
 		all := logs.TakeAll()
 		if len(all) != 1 {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // pieceLen is the shortest run of a secret that a server's message may not
@@ -21,9 +23,72 @@ const maxMessage = 300
 // costs some tens of bytes per byte read, and an error page can be megabytes.
 const maxServerText = 4 << 10
 
+// learn is the one way into the invocation's redactor: every secret value
+// the invocation learns goes through it before anything could print it —
+// the function's own keys (Credentials), each token minted (Token), each
+// secret read, merged or read back (Secret: its docker config in every
+// form a request carries it, its logins, whatever the store holds beside
+// it), and other values as they are ([]string: a write's wire forms, the
+// secrets an adapter holds, held). It keeps none of v: a Secret passed in
+// is not copied to the heap for it.
+func (w *invocation) learn(v any) {
+	switch v := v.(type) {
+	case Credentials:
+		w.redact.add(v.AccessKeySecret, v.SecurityToken)
+	case Token:
+		w.redact.add(v.Password, v.Username+":"+v.Password)
+	case Secret:
+		if len(v.Config) > 0 {
+			w.redact.add(string(v.Config), base64.StdEncoding.EncodeToString(v.Config))
+			w.redact.add(credentialsIn(v.Config)...)
+		}
+		for _, x := range v.Rest {
+			w.redact.add(x)
+		}
+	case []string:
+		w.redact.add(v...)
+	}
+}
+
+// held lists the secrets an adapter holds of its own (a port.SecretHolder:
+// another cloud's keys, an assumed role's session), for learn.
+func held(adapter any) []string {
+	if h, ok := adapter.(port.SecretHolder); ok {
+		return h.Sensitive()
+	}
+	return nil
+}
+
+// credentialsIn lists the secret values of a docker config's logins, so
+// that a piece of any of them is recognised in a server's message.
+func credentialsIn(doc []byte) []string {
+	var cfg struct {
+		Auths map[string]map[string]json.RawMessage `json:"auths"`
+	}
+	if json.Unmarshal(doc, &cfg) != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range cfg.Auths {
+		for _, k := range []string{"password", "auth", "identitytoken", "registrytoken"} {
+			var v string
+			if json.Unmarshal(e[k], &v) == nil && v != "" {
+				out = append(out, v)
+				if k == "auth" {
+					if dec, err := base64.StdEncoding.DecodeString(v); err == nil {
+						out = append(out, string(dec))
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
 // redactor removes known secret values from text bound for a report or a
 // log. Messages are built without secrets in the first place; this is the
-// second line of defence, and the only one for what a server said.
+// second line of defence, and the only one for what a server said. Values
+// come in through learn only.
 type redactor struct {
 	mu     sync.Mutex
 	values []string

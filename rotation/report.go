@@ -2,8 +2,12 @@ package rotation
 
 import (
 	"encoding/json"
+	"reflect"
+	"strings"
 	"time"
 	"unicode/utf8"
+
+	"go.uber.org/zap"
 )
 
 // Result statuses.
@@ -26,25 +30,6 @@ const (
 // eventCooldown ago, by this instance's memory or the store's record.
 const ReasonCooldown = "cooldown"
 
-// maxReason bounds a manual event's reason, in characters, in the logs and
-// the report: whoever may invoke the function must not fill either.
-const maxReason = 256
-
-// cutReason cuts a reason to its first maxReason characters.
-func cutReason(s string) string {
-	if utf8.RuneCountInString(s) <= maxReason {
-		return s
-	}
-	n := 0
-	for i := range s {
-		if n == maxReason {
-			return s[:i]
-		}
-		n++
-	}
-	return s
-}
-
 // Report is the invocation's result (docs/report.md).
 type Report struct {
 	RequestID string `json:"requestId"`
@@ -65,7 +50,10 @@ type Report struct {
 // Result is one secret's outcome.
 type Result struct {
 	Target string `json:"target"`
-	Where
+	// Where names the secret: its members (store, region, and what the store
+	// shows of it, such as SAE's namespaceId and secretId) follow target in
+	// the result's JSON object (MarshalJSON).
+	Where                Where      `json:"-"`
 	Status               string     `json:"status"`
 	Reason               string     `json:"reason,omitempty"`
 	VersionID            string     `json:"versionId,omitempty"`
@@ -94,16 +82,58 @@ type Changes struct {
 	KeptDataKeys int `json:"keptDataKeys"`
 }
 
+// App is an SAE application that uses a secret: a consumer of it as the
+// report names them (relateApps).
+type App struct {
+	AppID   string `json:"appId"`
+	AppName string `json:"appName"`
+}
+
+// resultJSON is a Result without its methods, for encoding/json.
+type resultJSON Result
+
+// MarshalJSON writes the result as one flat object: target, Where's
+// members, then the outcome.
+func (r Result) MarshalJSON() ([]byte, error) {
+	body, err := json.Marshal(resultJSON(r)) // {"target":...,"status":...}
+	if err != nil {
+		return nil, err
+	}
+	target, err := json.Marshal(r.Target)
+	if err != nil {
+		return nil, err
+	}
+	head := len(`{"target":`) + len(target)
+	out := make([]byte, 0, len(body)+64)
+	out = append(out, body[:head]...)
+	out = r.Where.AppendMembers(append(out, ','))
+	return append(out, body[head:]...), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Result) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, (*resultJSON)(r)); err != nil {
+		return err
+	}
+	return r.Where.UnmarshalMembers(b, func(name string) bool { return resultKeys[name] })
+}
+
+// resultKeys are the JSON names of a Result's own members.
+var resultKeys = func() map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeOf(Result{})
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			keys[name] = true
+		}
+	}
+	return keys
+}()
+
 // ResultError is a failure with its contract code.
 type ResultError struct {
 	Code    Code   `json:"code"`
 	Message string `json:"message"`
-}
-
-// App is an SAE application that uses a secret.
-type App struct {
-	AppID   string `json:"appId"`
-	AppName string `json:"appName"`
 }
 
 // OK reports whether every secret succeeded and the invocation was accepted.
@@ -217,4 +247,51 @@ func cutText(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// reported completes a secret's result with its error, if any, and logs
+// the secret's line.
+func (w *invocation) reported(res *Result, err error, start time.Time) {
+	fields := append(secretFields(*res), zap.Duration("took", w.r.clock.Now().Sub(start)))
+	if err != nil {
+		e := asError(err, UpdateFailed)
+		res.Status = StatusFailed
+		res.Error = &ResultError{Code: e.Code, Message: w.redact.clean(e.Message)}
+		w.log.Error("secret failed", append(fields, zap.String("code", string(e.Code)), zap.String("error", res.Error.Message))...)
+		return
+	}
+	fields = append(fields, zap.String("status", res.Status), zap.Strings("registries", res.Registries))
+	if res.Reason != "" {
+		fields = append(fields, zap.String("reason", res.Reason))
+	}
+	if res.Login != "" {
+		fields = append(fields, zap.String("login", res.Login))
+	}
+	if res.VersionID != "" {
+		fields = append(fields, zap.String("versionId", res.VersionID))
+	}
+	if c := res.Changes; c != nil {
+		fields = append(fields, zap.Strings("added", c.Added), zap.Strings("replaced", c.Replaced), zap.Int("keptEntries", c.KeptEntries),
+			zap.Int("keptKeys", c.KeptKeys), zap.Int("keptDataKeys", c.KeptDataKeys))
+	}
+	if res.RelateApps != nil { // stores that know a secret's consumers say so, even when there are none
+		fields = append(fields, zap.Any("relateApps", res.RelateApps))
+	}
+	if res.ExpiresAt != nil {
+		fields = append(fields, zap.Time("expiresAt", *res.ExpiresAt))
+	}
+	w.log.Info("secret "+res.Status, fields...)
+}
+
+// progress says how far the run is: n of the invocation's secrets are done.
+func (w *invocation) progress(res Result, n int64, of int) {
+	w.log.Info("progress", append(whereFields(res.Where), zap.Int64("n", n), zap.Int("of", of),
+		zap.String("target", res.Target), zap.String("status", res.Status))...)
+}
+
+// finished counts the results and says so.
+func (w *invocation) finished(rep *Report) {
+	rep.count()
+	w.log.Info("rotation finished", zap.Int("rotated", rep.Rotated), zap.Int("planned", rep.Planned), zap.Int("skipped", rep.Skipped),
+		zap.Int("failed", rep.Failed))
 }

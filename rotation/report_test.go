@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // failedResult is a failed SAE result as large as real ones get: the
 // message cut to 300 characters, the registries written and the apps.
 func failedResult(i int) Result {
-	return Result{Target: "prod-pull", Where: Where{Store: "sae", Region: "cn-hangzhou", NamespaceID: "cn-hangzhou:prod", SecretID: int64(1000 + i), SecretName: fmt.Sprintf("acr-pull-%03d", i)},
+	return Result{Target: "prod-pull", Where: saeWhere(int64(1000+i), fmt.Sprintf("acr-pull-%03d", i)),
 		Status:     StatusFailed,
 		Registries: []string{"x-registry.cn-hangzhou.cr.aliyuncs.com", "x-registry-vpc.cn-hangzhou.cr.aliyuncs.com"},
 		RelateApps: []App{{AppID: fmt.Sprintf("app-%03d", i), AppName: "web"}},
@@ -21,8 +24,24 @@ func failedResult(i int) Result {
 
 func rotatedResult(i int) Result {
 	at := time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC)
-	return Result{Target: "prod-pull", Where: Where{Store: "sae", Region: "cn-hangzhou", NamespaceID: "cn-hangzhou:prod", SecretID: int64(5000 + i)},
+	return Result{Target: "prod-pull", Where: saeWhere(int64(5000+i), ""),
 		Status: StatusRotated, Login: LoginOK, ExpiresAt: &at, Registries: []string{"x-registry.cn-hangzhou.cr.aliyuncs.com"}}
+}
+
+// saeWhere is an SAE secret as its adapter names it.
+func saeWhere(id int64, name string) Where {
+	wh := Where{Store: "sae", Region: "cn-hangzhou", Fields: []port.Field{port.String("namespaceId", "cn-hangzhou:prod"), port.Int("secretId", id)}}
+	if name != "" {
+		wh.Fields = append(wh.Fields, port.String("secretName", name))
+	}
+	return wh
+}
+
+// idOf is the secretId a result names.
+func idOf(r Result) int64 {
+	v, _ := r.Where.Lookup("secretId")
+	id, _ := v.(int64)
+	return id
 }
 
 func newReport(results ...Result) *Report {
@@ -70,7 +89,7 @@ func TestSummaryOf300Failures(t *testing.T) {
 		t.Fatalf("results %d, truncated %v: want failures and a note of what was left out", len(d.Results), d.Truncated)
 	}
 	for i, res := range d.Results {
-		if res.Where.SecretID != int64(1000+i) || res.Status != StatusFailed || res.Error == nil || res.Error.Code != VerificationFailed {
+		if idOf(res) != int64(1000+i) || res.Status != StatusFailed || res.Error == nil || res.Error.Code != VerificationFailed {
 			t.Fatalf("result %d is %+v, want the %dth failure", i, res, i)
 		}
 	}
@@ -100,8 +119,8 @@ func TestSummaryKeepsFailuresOnly(t *testing.T) {
 		t.Fatalf("counts %d rotated, %d failed, truncated %v", d.Rotated, d.Failed, d.Truncated)
 	}
 	for i, res := range d.Results {
-		if res.Status != StatusFailed || res.Where.SecretID != int64(1000+4*i) {
-			t.Fatalf("result %d: %s %d, want the %dth failure", i, res.Status, res.Where.SecretID, i)
+		if res.Status != StatusFailed || idOf(res) != int64(1000+4*i) {
+			t.Fatalf("result %d: %s %d, want the %dth failure", i, res.Status, idOf(res), i)
 		}
 	}
 	if d.Truncated.OmittedResults != 400-len(d.Results) || d.Truncated.OmittedFailures != 100-len(d.Results) {
@@ -141,6 +160,47 @@ func TestSummaryNeverExceedsTheLimit(t *testing.T) {
 		}
 		if !strings.HasPrefix(rep.Reason, strings.TrimSuffix(d.Reason, "…")) || len(d.Reason) > summaryTextLimit+len("…") {
 			t.Errorf("limit %d: reason cut to %d bytes, not on a character of the original", limit, len(d.Reason))
+		}
+	}
+}
+
+// A result's JSON is one flat object, byte for byte as before the ports
+// named secrets generically (the contract's result fields), and reads back.
+func TestResultJSON(t *testing.T) {
+	at := time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC)
+	kms := Where{Store: "kms", Region: "cn-hangzhou", Fields: []port.Field{port.String("secretName", "acr-pull")}}
+	ssm := Where{Store: "ssm", Region: "ap-guangzhou", Fields: []port.Field{port.String("secretName", "acr-pull")}}
+	staging := Where{Store: "sae", Region: "cn-hangzhou", Fields: []port.Field{port.String("namespaceId", "cn-hangzhou:staging"), port.String("secretName", "acr-pull")}}
+	withName := saeWhere(16, "acr-pull")
+	for _, tc := range []struct {
+		r    Result
+		want string
+	}{
+		{Result{Target: "prod-pull", Where: withName, Status: "rotated", Registries: []string{"x.example.com"}, Login: "ok", ExpiresAt: &at,
+			ExpiresBeforeNextRun: true, RelateApps: []App{{AppID: "a", AppName: "web"}}},
+			`{"target":"prod-pull","store":"sae","region":"cn-hangzhou","namespaceId":"cn-hangzhou:prod","secretId":16,"secretName":"acr-pull","status":"rotated","registries":["x.example.com"],"login":"ok","expiresAt":"2026-11-23T11:00:00Z","expiresBeforeNextRun":true,"relateApps":[{"appId":"a","appName":"web"}]}`},
+		{Result{Target: "prod-pull", Where: staging, Status: "failed", Error: &ResultError{Code: "SecretNotFound", Message: "<no> & \"such\""}},
+			`{"target":"prod-pull","store":"sae","region":"cn-hangzhou","namespaceId":"cn-hangzhou:staging","secretName":"acr-pull","status":"failed","error":{"code":"SecretNotFound","message":"\u003cno\u003e \u0026 \"such\""}}`},
+		{Result{Target: "kms-pull", Where: kms, Status: "planned", Changes: &Changes{Added: []string{"x.example.com"}, Replaced: []string{}}, Login: "skipped"},
+			`{"target":"kms-pull","store":"kms","region":"cn-hangzhou","secretName":"acr-pull","status":"planned","login":"skipped","changes":{"added":["x.example.com"],"replaced":[],"keptEntries":0,"keptKeys":0,"keptDataKeys":0}}`},
+		{Result{Target: "ssm-pull", Where: ssm, Status: "skipped", Reason: "cooldown", VersionID: "current"},
+			`{"target":"ssm-pull","store":"ssm","region":"ap-guangzhou","secretName":"acr-pull","status":"skipped","reason":"cooldown","versionId":"current"}`},
+		{Result{Target: "t", Where: Where{Store: "sae"}, Status: "failed"}, `{"target":"t","store":"sae","status":"failed"}`},
+	} {
+		b, err := json.Marshal(tc.r)
+		if err != nil || string(b) != tc.want {
+			t.Errorf("%s: %s (%v)\nwant %s", tc.r.Target, b, err, tc.want)
+			continue
+		}
+		var back Result
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := json.Marshal(back); string(again) != tc.want {
+			t.Errorf("%s: read back as %s", tc.r.Target, again)
+		}
+		if !reflect.DeepEqual(back.Where.Fields, tc.r.Where.Fields) {
+			t.Errorf("%s: fields read back as %#v, want %#v", tc.r.Target, back.Where.Fields, tc.r.Where.Fields)
 		}
 	}
 }

@@ -97,11 +97,11 @@ func TestCSMSRotation(t *testing.T) {
 	}
 	var res *rotation.Result
 	for i := range rep.Results {
-		if rep.Results[i].Store == "csms" {
+		if rep.Results[i].Where.Store == "csms" {
 			res = &rep.Results[i]
 		}
 	}
-	if res == nil || res.Status != rotation.StatusRotated || res.Region != csmsRegion || res.SecretName != "acr-pull" ||
+	if res == nil || res.Status != rotation.StatusRotated || res.Where.Region != csmsRegion || nameOf(*res) != "acr-pull" ||
 		res.VersionID != "v2" || res.RelateApps != nil {
 		w.guard.Fatalf("csms result: %+v", res)
 	}
@@ -224,11 +224,11 @@ func TestCSMSFaults(t *testing.T) {
 			}
 			for _, r := range rep.Results {
 				switch {
-				case r.Store == "sae" && r.Status != rotation.StatusRotated:
+				case r.Where.Store == "sae" && r.Status != rotation.StatusRotated:
 					w.guard.Errorf("the SAE secret was not rotated: %+v", r)
-				case r.Store == "csms" && tc.code == "" && r.Status != rotation.StatusRotated:
+				case r.Where.Store == "csms" && tc.code == "" && r.Status != rotation.StatusRotated:
 					w.guard.Errorf("csms: %+v, want rotated", r)
-				case r.Store == "csms" && tc.code != "" && (r.Error == nil || r.Error.Code != tc.code):
+				case r.Where.Store == "csms" && tc.code != "" && (r.Error == nil || r.Error.Code != tc.code):
 					w.guard.Errorf("csms: %+v, want failed %s", r, tc.code)
 				}
 			}

@@ -124,7 +124,7 @@ func TestAbsentValueWritesNothing(t *testing.T) {
 	}
 	for _, r := range rep.Results {
 		if r.Error == nil || r.Error.Code != rotation.CorruptSecretData {
-			w.guard.Errorf("%s %s %d: %+v, want CorruptSecretData", r.Store, r.SecretName, r.SecretID, r.Error)
+			w.guard.Errorf("%s %s %d: %+v, want CorruptSecretData", r.Where.Store, nameOf(r), idOf(r), r.Error)
 		}
 	}
 	for _, action := range []string{"UpdateSecret", "PutSecretValue", "CreateSecretVersion"} {
@@ -173,12 +173,12 @@ func TestValueTooLargeSendsNothing(t *testing.T) {
 	}
 	limits := map[string]string{"ssm": "at most 4096 bytes", "kms": "at most 30720 bytes"}
 	for _, r := range rep.Results {
-		if r.Store == "sae" {
+		if r.Where.Store == "sae" {
 			continue
 		}
-		if r.Error == nil || r.Error.Code != rotation.ValueTooLarge || !strings.Contains(r.Error.Message, limits[r.Store]) ||
+		if r.Error == nil || r.Error.Code != rotation.ValueTooLarge || !strings.Contains(r.Error.Message, limits[r.Where.Store]) ||
 			!strings.Contains(r.Error.Message, " bytes;") {
-			w.guard.Errorf("%s: %+v, want ValueTooLarge giving the size and %q", r.Store, r.Error, limits[r.Store])
+			w.guard.Errorf("%s: %+v, want ValueTooLarge giving the size and %q", r.Where.Store, r.Error, limits[r.Where.Store])
 		}
 	}
 	if n := len(w.ssmCalls("UpdateSecret")) + len(w.calls("PutSecretValue")); n != 0 {

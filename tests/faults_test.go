@@ -129,13 +129,13 @@ func TestDeadlineMidRun(t *testing.T) {
 	for _, r := range rep.Results {
 		switch r.Status {
 		case rotation.StatusRotated:
-			w.holdsToken(nsProd, r.SecretID, tok, publicHost, vpcHost)
+			w.holdsToken(nsProd, idOf(r), tok, publicHost, vpcHost)
 		case rotation.StatusFailed:
 			if r.Error.Code != rotation.DeadlineExceeded {
-				w.guard.Errorf("secret %d: %+v, want DeadlineExceeded", r.SecretID, r.Error)
+				w.guard.Errorf("secret %d: %+v, want DeadlineExceeded", idOf(r), r.Error)
 			}
-			if w.writes(nsProd, r.SecretID) != 0 || !reflect.DeepEqual(befores[r.SecretID], w.stored(nsProd, r.SecretID)) {
-				t.Errorf("secret %d was written although reported DeadlineExceeded", r.SecretID)
+			if w.writes(nsProd, idOf(r)) != 0 || !reflect.DeepEqual(befores[idOf(r)], w.stored(nsProd, idOf(r))) {
+				t.Errorf("secret %d was written although reported DeadlineExceeded", idOf(r))
 			}
 		}
 	}

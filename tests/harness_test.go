@@ -399,3 +399,17 @@ func (f *function) awaitLog(done func(map[string]any) bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// nsOf, idOf and nameOf are what a result's Where shows of its secret: SAE's
+// namespaceId and secretId, every store's secretName ("" and 0 when absent).
+func nsOf(r rotation.Result) string {
+	v, _ := r.Where.Lookup("namespaceId")
+	s, _ := v.(string)
+	return s
+}
+func idOf(r rotation.Result) int64 { v, _ := r.Where.Lookup("secretId"); id, _ := v.(int64); return id }
+func nameOf(r rotation.Result) string {
+	v, _ := r.Where.Lookup("secretName")
+	s, _ := v.(string)
+	return s
+}

@@ -79,7 +79,7 @@ func skippedAll(t *testing.T, what string, rep rotation.Report, n int) {
 	}
 	for _, r := range rep.Results {
 		if r.Status != rotation.StatusSkipped || r.Reason != rotation.ReasonCooldown {
-			t.Errorf("%s: %s %s is %q (reason %q), want skipped for the cooldown", what, r.Where.Store, r.Where.SecretName, r.Status, r.Reason)
+			t.Errorf("%s: %s %s is %q (reason %q), want skipped for the cooldown", what, r.Where.Store, nameOf(r), r.Status, r.Reason)
 		}
 	}
 }

@@ -91,18 +91,18 @@ func TestKMSAndSAEFromOneToken(t *testing.T) {
 	}
 
 	for _, r := range rep.Results {
-		switch r.Store {
+		switch r.Where.Store {
 		case "kms":
-			if r.Status != rotation.StatusRotated || r.Region != region || r.SecretName != "acr-pull" || r.VersionID != version ||
-				r.NamespaceID != "" || r.RelateApps != nil || strings.Join(r.Registries, ",") != publicHost+","+vpcHost {
+			if r.Status != rotation.StatusRotated || r.Where.Region != region || nameOf(r) != "acr-pull" || r.VersionID != version ||
+				nsOf(r) != "" || r.RelateApps != nil || strings.Join(r.Registries, ",") != publicHost+","+vpcHost {
 				t.Errorf("kms result: %+v; want rotated, %s, acr-pull, versionId %q", r, region, version)
 			}
 		case "sae":
-			if r.Status != rotation.StatusRotated || r.SecretID != saeID {
+			if r.Status != rotation.StatusRotated || idOf(r) != saeID {
 				t.Errorf("sae result: %+v", r)
 			}
 		default:
-			t.Errorf("result of store %q", r.Store)
+			t.Errorf("result of store %q", r.Where.Store)
 		}
 	}
 	// The write is verified by reading back the version it made.
@@ -141,7 +141,7 @@ func TestKMSPlanAndThrottledWrite(t *testing.T) {
 	f := w.start(config(target("prod-pull", kmsRef("acr-pull"))), w.kmsEnv())
 
 	rep, failed := f.invoke(`{"action":"plan"}`, time.Minute)
-	if failed || rep.Planned != 1 || len(rep.Results) != 1 || rep.Results[0].Status != rotation.StatusPlanned || rep.Results[0].Store != "kms" {
+	if failed || rep.Planned != 1 || len(rep.Results) != 1 || rep.Results[0].Status != rotation.StatusPlanned || rep.Results[0].Where.Store != "kms" {
 		w.guard.Fatalf("plan: %+v", rep)
 	}
 	if n := len(w.calls("PutSecretValue")); n != 0 || len(w.emu.KMSVersions(region, "acr-pull")) != 1 || len(w.emu.Tokens()) != 0 {
@@ -187,14 +187,14 @@ func TestKMSSecretFailures(t *testing.T) {
 	want := map[string]rotation.Code{"missing": rotation.SecretNotFound, "binary": rotation.UnsupportedSecretType,
 		"not-json": rotation.CorruptSecretData, "array": rotation.CorruptSecretData, "echoed": rotation.UpdateFailed}
 	for _, r := range rep.Results {
-		if r.Store != "kms" {
+		if r.Where.Store != "kms" {
 			if r.Status != rotation.StatusRotated {
 				t.Errorf("the SAE secret: %s", r.Status)
 			}
 			continue
 		}
-		if r.Error == nil || r.Error.Code != want[r.SecretName] || r.Region != region {
-			w.guard.Errorf("kms %s: %+v; want %s", r.SecretName, r.Error, want[r.SecretName])
+		if r.Error == nil || r.Error.Code != want[nameOf(r)] || r.Where.Region != region {
+			w.guard.Errorf("kms %s: %+v; want %s", nameOf(r), r.Error, want[nameOf(r)])
 		}
 	}
 	for _, c := range w.calls("PutSecretValue") {

@@ -86,7 +86,7 @@ func TestLoginCheck(t *testing.T) {
 					code = r.Error.Code
 				}
 				if r.Status != tc.want.status || code != tc.want.code || r.Login != tc.want.login {
-					w.guard.Errorf("secret %d: status %q code %q login %q (%+v), want %+v", r.SecretID, r.Status, code, r.Login, r.Error, tc.want)
+					w.guard.Errorf("secret %d: status %q code %q login %q (%+v), want %+v", idOf(r), r.Status, code, r.Login, r.Error, tc.want)
 				}
 			}
 			for _, id := range ids {

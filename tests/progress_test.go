@@ -35,7 +35,7 @@ func TestPlanShowsTheWrite(t *testing.T) {
 		{Added: []string{publicHost, vpcHost}, Replaced: []string{}},
 	} {
 		if got := rep.Results[i].Changes; got == nil || !reflect.DeepEqual(*got, want) {
-			t.Errorf("result %d (%s/%d): changes %+v, want %+v", i, rep.Results[i].NamespaceID, rep.Results[i].SecretID, got, want)
+			t.Errorf("result %d (%s/%d): changes %+v, want %+v", i, nsOf(rep.Results[i]), idOf(rep.Results[i]), got, want)
 		}
 	}
 	if n := len(w.calls("UpdateSecret")); n != 0 || len(w.emu.Tokens()) != 0 {

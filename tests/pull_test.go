@@ -144,11 +144,11 @@ func TestPullProbe(t *testing.T) {
 					code, msg = r.Error.Code, r.Error.Message
 				}
 				if r.Status != tc.want.status || code != tc.want.code || r.Login != tc.want.login {
-					w.guard.Errorf("%s secret: status %q code %q login %q (%s), want %+v", r.Store, r.Status, code, r.Login, msg, tc.want)
+					w.guard.Errorf("%s secret: status %q code %q login %q (%s), want %+v", r.Where.Store, r.Status, code, r.Login, msg, tc.want)
 				}
 				for _, word := range tc.want.words {
 					if !strings.Contains(msg, word) {
-						w.guard.Errorf("%s secret: the message %q does not say %q", r.Store, msg, word)
+						w.guard.Errorf("%s secret: the message %q does not say %q", r.Where.Store, msg, word)
 					}
 				}
 			}

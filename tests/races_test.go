@@ -55,9 +55,9 @@ func TestOverlappingInvocationsSerialisePerSecret(t *testing.T) {
 			defer mu.Unlock()
 			for _, r := range rep.Results {
 				if r.Status == rotation.StatusRotated {
-					rotations[r.SecretID]++
+					rotations[idOf(r)]++
 				} else if r.Status != rotation.StatusSkipped || r.Reason != rotation.ReasonCooldown {
-					t.Errorf("invocation %d: secret %d: status %q reason %q", i, r.SecretID, r.Status, r.Reason)
+					t.Errorf("invocation %d: secret %d: status %q reason %q", i, idOf(r), r.Status, r.Reason)
 				}
 			}
 		})
@@ -249,7 +249,7 @@ func TestRandomizedOverlapsNeverLoseAnEntry(t *testing.T) {
 						continue
 					}
 					for _, h := range r.Registries {
-						rotated[fmt.Sprint(r.SecretID, " ", h)] = true
+						rotated[fmt.Sprint(idOf(r), " ", h)] = true
 					}
 				}
 			})

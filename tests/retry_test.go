@@ -59,9 +59,9 @@ func TestFCRetryCostsNothingTwice(t *testing.T) {
 	}
 	for _, r := range retry.Results {
 		switch {
-		case r.SecretID == a || r.SecretID == b:
+		case idOf(r) == a || idOf(r) == b:
 			if r.Status != rotation.StatusSkipped || r.Reason != rotation.ReasonCooldown {
-				t.Errorf("the retry: secret %d is %q (reason %q), want skipped for the cooldown", r.SecretID, r.Status, r.Reason)
+				t.Errorf("the retry: secret %d is %q (reason %q), want skipped for the cooldown", idOf(r), r.Status, r.Reason)
 			}
 		case r.Error == nil || r.Error.Code != rotation.SecretNotFound:
 			t.Errorf("the retry: the missing secret: %+v, want SecretNotFound again", r)

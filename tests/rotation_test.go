@@ -80,17 +80,17 @@ func TestTimerRotationAcrossNamespacesByIDAndName(t *testing.T) {
 	// The report and the log name the applications of each secret.
 	for _, r := range rep.Results {
 		if r.Status != rotation.StatusRotated {
-			t.Errorf("%s/%d: status %q", r.NamespaceID, r.SecretID, r.Status)
+			t.Errorf("%s/%d: status %q", nsOf(r), idOf(r), r.Status)
 		}
 		if !reflect.DeepEqual(r.Registries, []string{publicHost, vpcHost}) {
-			t.Errorf("%s/%d: registries %v", r.NamespaceID, r.SecretID, r.Registries)
+			t.Errorf("%s/%d: registries %v", nsOf(r), idOf(r), r.Registries)
 		}
 		if r.ExpiresAt == nil || !r.ExpiresAt.Equal(tok.ExpiresAt.Truncate(time.Second)) {
-			t.Errorf("%s/%d: expiresAt %v, want the token's %v", r.NamespaceID, r.SecretID, r.ExpiresAt, tok.ExpiresAt)
+			t.Errorf("%s/%d: expiresAt %v, want the token's %v", nsOf(r), idOf(r), r.ExpiresAt, tok.ExpiresAt)
 		}
-		want := appsOf(w.stored(r.NamespaceID, r.SecretID).RelateApps)
+		want := appsOf(w.stored(nsOf(r), idOf(r)).RelateApps)
 		if !reflect.DeepEqual(r.RelateApps, want) {
-			t.Errorf("%s/%d: relateApps %v, want %v", r.NamespaceID, r.SecretID, r.RelateApps, want)
+			t.Errorf("%s/%d: relateApps %v, want %v", nsOf(r), idOf(r), r.RelateApps, want)
 		}
 	}
 	if got := resultKeys(rep.Results); !reflect.DeepEqual(got, []string{
@@ -127,7 +127,7 @@ func appsOf(apps []emulator.App) []rotation.App {
 func resultKeys(rs []rotation.Result) []string {
 	var out []string
 	for _, r := range rs {
-		out = append(out, fmt.Sprintf("%s %s %d", r.Target, r.NamespaceID, r.SecretID))
+		out = append(out, fmt.Sprintf("%s %s %d", r.Target, nsOf(r), idOf(r)))
 	}
 	return out
 }
@@ -230,7 +230,7 @@ func TestPlanAndDryRunWriteNothing(t *testing.T) {
 		}
 		for _, r := range rep.Results {
 			if r.Status != rotation.StatusPlanned || !reflect.DeepEqual(r.Registries, []string{publicHost, vpcHost}) {
-				t.Errorf("%s: result %s/%d status %q registries %v", event, r.NamespaceID, r.SecretID, r.Status, r.Registries)
+				t.Errorf("%s: result %s/%d status %q registries %v", event, nsOf(r), idOf(r), r.Status, r.Registries)
 			}
 		}
 		if got := rep.Results[0].RelateApps; !reflect.DeepEqual(got, appsOf(apps)) {

@@ -68,7 +68,7 @@ func (w *world) ssmCalls(action string) []emulator.Call {
 }
 
 func resultOfStore(rep rotation.Report, store string) (rotation.Result, bool) {
-	return firstResult(rep, func(r rotation.Result) bool { return r.Store == store })
+	return firstResult(rep, func(r rotation.Result) bool { return r.Where.Store == store })
 }
 
 // One invocation rotates an SAE secret and an SSM secret with one token:
@@ -105,8 +105,8 @@ func TestSSMRotatesWithSAE(t *testing.T) {
 	}
 
 	r, ok := resultOfStore(rep, "ssm")
-	if !ok || r.Status != rotation.StatusRotated || r.Region != ssmRegion || r.SecretName != "acr-pull" || r.VersionID != "current" ||
-		r.NamespaceID != "" || r.RelateApps != nil {
+	if !ok || r.Status != rotation.StatusRotated || r.Where.Region != ssmRegion || nameOf(r) != "acr-pull" || r.VersionID != "current" ||
+		nsOf(r) != "" || r.RelateApps != nil {
 		t.Errorf("ssm result: %+v", r)
 	}
 	if r, _ := resultOfStore(rep, "sae"); r.Status != rotation.StatusRotated || r.VersionID != "" {
@@ -142,7 +142,7 @@ func TestSSMPlanWritesNothing(t *testing.T) {
 	before := w.ssmSecret("acr-pull", "current")
 	rep, exit := w.cli(config(target("pull", ssmRef("acr-pull", "current"))), `{"action":"plan"}`, w.ssmEnv(tcKey)...)
 	r, _ := resultOfStore(rep, "ssm")
-	if exit != 0 || rep.Planned != 1 || r.Status != rotation.StatusPlanned || r.VersionID != "" || r.SecretName != "acr-pull" {
+	if exit != 0 || rep.Planned != 1 || r.Status != rotation.StatusPlanned || r.VersionID != "" || nameOf(r) != "acr-pull" {
 		w.guard.Fatalf("plan: exit %d, report %+v", exit, rep)
 	}
 	if v, _ := w.emu.SSMSecret(ssmRegion, "acr-pull", "current"); v != before {

@@ -63,8 +63,8 @@ func TestThreeHundredFailuresFitAFailureDestination(t *testing.T) {
 		t.Fatalf("%d results, truncated %v: want the first failures and what was left out", len(got.Results), got.Truncated)
 	}
 	for i, r := range got.Results {
-		if r.SecretID != int64(i+1) || r.Status != rotation.StatusFailed || r.Error == nil || r.Error.Code != rotation.CredentialSourceFailed {
-			t.Fatalf("result %d: secret %d %s %+v, want secret %d failed CredentialSourceFailed", i, r.SecretID, r.Status, r.Error, i+1)
+		if idOf(r) != int64(i+1) || r.Status != rotation.StatusFailed || r.Error == nil || r.Error.Code != rotation.CredentialSourceFailed {
+			t.Fatalf("result %d: secret %d %s %+v, want secret %d failed CredentialSourceFailed", i, idOf(r), r.Status, r.Error, i+1)
 		}
 	}
 	if got.Truncated.OmittedFailures != 300-len(got.Results) || got.Truncated.OmittedResults != 300-len(got.Results) {

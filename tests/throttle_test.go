@@ -128,7 +128,7 @@ func TestEventCooldown(t *testing.T) {
 		}
 		for _, r := range rep.Results {
 			if r.Status != want || (want == rotation.StatusSkipped && r.Reason != rotation.ReasonCooldown) {
-				t.Errorf("event %d: %s %d: status %q reason %q, want %q", i, r.NamespaceID, r.SecretID, r.Status, r.Reason, want)
+				t.Errorf("event %d: %s %d: status %q reason %q, want %q", i, nsOf(r), idOf(r), r.Status, r.Reason, want)
 			}
 		}
 		if i == 1 && (rep.Skipped != 2 || rep.Rotated != 0) {
@@ -231,7 +231,7 @@ func TestQuotaPastTheDeadlineIsDeadlineExceeded(t *testing.T) {
 			continue
 		}
 		if r.Error == nil || r.Error.Code != rotation.DeadlineExceeded {
-			t.Errorf("%s: %+v, want DeadlineExceeded", r.NamespaceID, r.Error)
+			t.Errorf("%s: %+v, want DeadlineExceeded", nsOf(r), r.Error)
 			continue
 		}
 		limiter = limiter || strings.Contains(r.Error.Message, "only after the invocation's deadline")

@@ -93,12 +93,12 @@ func TestREADMEWalkthrough(t *testing.T) {
 		t.Errorf("rotate: exit %d, report %s; want exit 0 and %d secrets rotated", rotate.exit, rotate.out, len(want))
 	}
 	for _, r := range rep.Results {
-		key := r.NamespaceID + "/" + r.SecretName
-		if r.Store != "sae" {
-			key = r.Store + ":" + r.Region + "/" + r.SecretName
+		key := nsOf(r) + "/" + nameOf(r)
+		if r.Where.Store != "sae" {
+			key = r.Where.Store + ":" + r.Where.Region + "/" + nameOf(r)
 		}
 		if r.Status != rotation.StatusRotated || want[key] != r.Target {
-			t.Errorf("rotate: %s %s/%s %s, want one of %v rotated", r.Target, r.NamespaceID, r.SecretName, r.Status, want)
+			t.Errorf("rotate: %s %s/%s %s, want one of %v rotated", r.Target, nsOf(r), nameOf(r), r.Status, want)
 		}
 	}
 	if echo := stepResult(t, results, "echo $?"); strings.TrimSpace(echo.out) != "0" {

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/bench"
-	"github.com/sae-secret-rotator/rotator/internal/pacer"
 	"github.com/sae-secret-rotator/rotator/rotation"
 )
 
@@ -117,7 +116,8 @@ func run(s bench.Scale, coldStarts int, t *table) error {
 		fmt.Sprintf("%.2f (%.2f s for %d calls at %.0f/s)", ratio, quota.Wall.Seconds(), quota.Calls.Admitted(), s.QuotaRate()),
 		"≤ 1.10", quota.Failed() == 0 && ratio <= 1.1)
 	// What the pacer alone allows: its burst, then its ceiling, every slot used.
-	paced := (float64(quota.Calls.Admitted()-pacer.MaxBurst) / s.PacedRate()) / (float64(quota.Calls.Admitted()) / s.QuotaRate())
+	burst, _ := rotation.Pace(s.Calls, s.Window)
+	paced := (float64(quota.Calls.Admitted()-burst) / s.PacedRate()) / (float64(quota.Calls.Admitted()) / s.QuotaRate())
 	t.info("… of which: pacer slots spent on writes found stale (no call sent)",
 		fmt.Sprintf("%d (%.0f%% of the run's slots)", quota.StaleWrites,
 			100*float64(quota.StaleWrites)/float64(quota.StaleWrites+quota.Calls.Admitted())), "0 would be ideal")

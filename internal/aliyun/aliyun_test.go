@@ -9,6 +9,8 @@ import (
 	"time"
 
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 func TestParseEndpoint(t *testing.T) {
@@ -79,7 +81,7 @@ func TestCallErrorKeepsRequestDataOut(t *testing.T) {
 			ctx = context.Background()
 		}
 		err := Shared(3*time.Second).Fail(ctx, "sae", "UpdateSecret", tc.err)
-		var ce *CallError
+		var ce *port.CallError
 		if !errors.As(err, &ce) {
 			t.Fatalf("%s: %T", tc.name, err)
 		}
@@ -88,6 +90,27 @@ func TestCallErrorKeepsRequestDataOut(t *testing.T) {
 		}
 		if ce.ErrorCode() != tc.code {
 			t.Errorf("%s: code %q, want %q", tc.name, ce.ErrorCode(), tc.code)
+		}
+	}
+}
+
+// Alibaba Cloud's throttling codes all say so; the answers that carry one
+// (an SDK server error, a 2xx envelope saying it failed, an answer's code)
+// are throttled, every other code is not.
+func TestThrottlingCodes(t *testing.T) {
+	for _, tc := range []struct {
+		code string
+		want bool
+	}{{"Throttling.User", true}, {"Throttling.Api", true}, {"Rejected.Throttling", true}, {"Throttling", true},
+		{"InvalidParameter", false}, {"InternalError", false}, {"", false}} {
+		server := Shared(3*time.Second).Fail(context.Background(), "sae", "UpdateSecret",
+			sdkerrors.NewServerError(400, `{"Code":"`+tc.code+`","Message":"m"}`, ""))
+		envelope := Envelope("sae", "UpdateSecret", 200, false, tc.code, "m")
+		for name, err := range map[string]error{"server error": server, "envelope": envelope, "answer": Failure("cr", "GetAuthorizationToken", 200, tc.code)} {
+			var ae port.APIError
+			if !errors.As(err, &ae) || ae.Throttled() != tc.want || (tc.want && ae.Transient()) {
+				t.Errorf("%s with code %q: throttled %v, want %v", name, tc.code, ae != nil && ae.Throttled(), tc.want)
+			}
 		}
 	}
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 
 	"github.com/sae-secret-rotator/rotator/internal/endpoint"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // Backend is what every Alibaba Cloud client of the process shares: one
@@ -69,7 +69,7 @@ var sdkMapsMu sync.Mutex
 func (b *Backend) Timeout() time.Duration { return b.timeout }
 
 // Credential is the SDK's signer for the invocation's credentials.
-func Credential(c rotation.Credentials) auth.Credential {
+func Credential(c port.Credentials) auth.Credential {
 	if c.SecurityToken != "" {
 		return credentials.NewStsTokenCredential(c.AccessKeyID, c.AccessKeySecret, c.SecurityToken)
 	}
@@ -83,22 +83,11 @@ func (b *Backend) Config() *sdk.Config {
 	return sdk.NewConfig().WithScheme("HTTPS").WithAutoRetry(false)
 }
 
-// bind makes a client's requests carry ctx: the SDK takes no context, and
-// cancelling must reach the socket. A client is built per call because the
-// SDK writes its http.Client's timeout on every call (a data race when shared).
+// Bind makes a client's requests end with ctx (endpoint.ContextTransport):
+// the SDK takes no context. A client is built per call because the SDK
+// writes its http.Client's timeout on every call (a data race when shared).
 func (b *Backend) Bind(ctx context.Context, client interface{ SetTransport(http.RoundTripper) }) {
-	client.SetTransport(ctxTransport{ctx: ctx, base: endpoint.NoRedirectAway{Base: b.transport}})
-}
-
-// ctxTransport binds a context to the SDK's requests. Not an *http.Transport
-// on purpose: the SDK then leaves the shared transport alone.
-type ctxTransport struct {
-	ctx  context.Context
-	base http.RoundTripper
-}
-
-func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	return t.base.RoundTrip(r.WithContext(t.ctx))
+	client.SetTransport(endpoint.ContextTransport{Ctx: ctx, Base: endpoint.NoRedirectAway{Base: b.transport}})
 }
 
 // Point aims a request at an endpoint, or the regional default
@@ -120,56 +109,16 @@ func (b *Backend) Point(req requests.AcsRequest, port *string, ep Endpoint, prod
 	req.SetConnectTimeout(ConnectTimeout)
 }
 
-// CallError is a failed API call, worded without request data: SDK error
-// texts can carry the string to sign, which holds the request's parameters.
-type CallError struct {
-	Product, Action string
-	Status          int    // HTTP status; 0 when no answer came
-	Code            string // the API's error code; "" for transport errors
-	Detail          string // this client's own words (a transport failure)
-	Server          string // the server's message: it may quote the request
+// Failure is a failed call of an Alibaba Cloud API that answered code:
+// throttled where the code says so, as all of Alibaba Cloud's throttling
+// codes do (Throttling.User, Throttling.Api, Rejected.Throttling).
+func Failure(product, action string, status int, code string) *port.CallError {
+	return &port.CallError{Product: product, Action: action, Status: status, Code: code, Throttle: strings.Contains(code, "Throttling")}
 }
 
-func (e *CallError) Error() string {
-	switch {
-	case e.Status == 0:
-		return fmt.Sprintf("%s %s: %s", e.Product, e.Action, e.Detail)
-	case e.Detail != "":
-		return fmt.Sprintf("%s %s: HTTP %d %s (%s)", e.Product, e.Action, e.Status, e.Code, e.Detail)
-	default:
-		return fmt.Sprintf("%s %s: HTTP %d %s", e.Product, e.Action, e.Status, e.Code)
-	}
-}
-
-// ErrorCode implements rotation.APIError.
-func (e *CallError) ErrorCode() string { return e.Code }
-
-// HTTPStatus implements rotation.APIError.
-func (e *CallError) HTTPStatus() int { return e.Status }
-
-// Throttled implements rotation.APIError: Alibaba Cloud's throttling codes
-// all say so (Throttling.User, Throttling.Api, Rejected.Throttling).
-func (e *CallError) Throttled() bool { return strings.Contains(e.Code, "Throttling") }
-
-// Transient implements rotation.APIError.
-func (e *CallError) Transient() bool { return e.Status == 0 || e.Status >= 500 }
-
-// ServerMessage implements rotation.APIError.
-func (e *CallError) ServerMessage() string { return e.Server }
-
-// NotFound reports whether the API answered one of codes.
-func (e *CallError) NotFound(codes ...string) bool {
-	for _, c := range codes {
-		if e.Code == c {
-			return true
-		}
-	}
-	return false
-}
-
-// Fail turns an SDK error into a CallError.
+// Fail turns an SDK error into a *port.CallError.
 func (b *Backend) Fail(ctx context.Context, product, action string, err error) error {
-	ce := &CallError{Product: product, Action: action}
+	ce := &port.CallError{Product: product, Action: action}
 	// The SDK's ClientError keeps its cause in OriginError, not Unwrap.
 	for {
 		o, ok := err.(interface{ OriginError() error })
@@ -182,7 +131,8 @@ func (b *Backend) Fail(ctx context.Context, product, action string, err error) e
 	var ue *url.Error
 	switch {
 	case errors.As(err, &se):
-		ce.Status, ce.Code, ce.Server = se.HttpStatus(), se.ErrorCode(), se.Message()
+		ce = Failure(product, action, se.HttpStatus(), se.ErrorCode())
+		ce.Server = se.Message()
 		if ce.Code == "" {
 			ce.Code = "HTTP" + fmt.Sprint(ce.Status)
 		}
@@ -212,13 +162,15 @@ func Envelope(product, action string, status int, success bool, code, message st
 	if code == "" {
 		code = "UnknownError"
 	}
-	return &CallError{Product: product, Action: action, Status: status, Code: code, Server: message}
+	ce := Failure(product, action, status, code)
+	ce.Server = message
+	return ce
 }
 
 // CheckCredentials refuses to sign without the function's credentials.
-func CheckCredentials(c rotation.Credentials) error {
+func CheckCredentials(c port.Credentials) error {
 	if c.AccessKeyID == "" || c.AccessKeySecret == "" {
-		return rotation.Errorf(rotation.InvalidConfig, "no credentials: FC passes the function role's credentials; outside FC set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+		return port.Errorf(port.InvalidConfig, "no credentials: FC passes the function role's credentials; outside FC set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET")
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/sae-secret-rotator/rotator/internal/aliyun/kms"
 	"github.com/sae-secret-rotator/rotator/internal/aliyun/sae"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // redirector is an API endpoint that redirects every call to another host,
@@ -33,19 +33,19 @@ func redirector(t *testing.T) (url string, away *atomic.Int32) {
 // The SDK's clients (ROA for SAE, RPC for KMS) follow no redirect to
 // another host: the signed request and the security token stay home.
 func TestNoRedirectToAnotherHost(t *testing.T) {
-	creds := rotation.Credentials{AccessKeyID: "STS.redirect", AccessKeySecret: "redirect-secret", SecurityToken: "redirect-security-token"}
+	creds := port.Credentials{AccessKeyID: "STS.redirect", AccessKeySecret: "redirect-secret", SecurityToken: "redirect-security-token"}
 	for _, tc := range []struct {
 		name string
-		kind rotation.StoreKind
+		kind port.StoreKind
 		env  string
-		ref  rotation.SecretRef
+		ref  port.SecretRef
 	}{
 		{"sae", sae.Kind{}, sae.EnvEndpoint, &sae.Ref{NamespaceID: "cn-hangzhou:prod", SecretID: 1}},
 		{"kms", kms.Kind{}, kms.EnvEndpoint, &kms.Ref{RegionID: "cn-hangzhou", SecretName: "acr-pull"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url, away := redirector(t)
-			st, err := tc.kind.Open(rotation.Env{APITimeout: 5 * time.Second, Quota: rotation.Quota{Calls: 60},
+			st, err := tc.kind.Open(port.Env{APITimeout: 5 * time.Second, Quota: port.Quota{Calls: 60},
 				Getenv: func(k string) string {
 					if k == tc.env {
 						return url

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sae-secret-rotator/rotator/internal/login"
 	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // Load reads the configuration the environment names and the registry
@@ -27,7 +28,7 @@ func Load(getenv func(string) string) (*rotation.Config, rotation.Options, error
 func newProver(getenv func(string) string, cfg *rotation.Config) (*login.Checker, error) {
 	p, err := login.NewChecker(getenv(login.EnvEndpoint), cfg.APITimeout.Duration)
 	if err != nil {
-		return nil, rotation.Errorf(rotation.InvalidConfig, "%v", err)
+		return nil, port.Errorf(port.InvalidConfig, "%v", err)
 	}
 	return p, nil
 }
@@ -181,15 +182,15 @@ func (r *CheckReport) Text() string {
 	return b.String()
 }
 
+// describeWhere is a secret as the text report lists it: its store, then
+// region=... and what the store shows of it, name=value.
 func describeWhere(w rotation.Where) string {
 	s := w.Store
-	for _, kv := range [][2]string{{"region", w.Region}, {"namespaceId", w.NamespaceID}, {"secretName", w.SecretName}} {
-		if kv[1] != "" {
-			s += " " + kv[0] + "=" + kv[1]
-		}
+	if w.Region != "" {
+		s += " region=" + w.Region
 	}
-	if w.SecretID != 0 {
-		s += fmt.Sprintf(" secretId=%d", w.SecretID)
+	for _, f := range w.Fields {
+		s += fmt.Sprintf(" %s=%v", f.Name, f.Value())
 	}
 	return s
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/sae-secret-rotator/rotator/internal/aliyun/sae"
 	"github.com/sae-secret-rotator/rotator/internal/catalog"
 	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // The configuration as docs/configuration.md describes it, parsed with the
@@ -249,19 +250,29 @@ func TestSourceMatchesEvents(t *testing.T) {
 	}
 	src := cfg.Targets[0].Source.Config
 	for _, tc := range []struct {
-		name string
-		ev   rotation.RegistryEvent
-		want bool
+		name   string
+		source string
+		data   string // the event's data as it came; "" for none
+		want   bool
 	}{
-		{"the instance", rotation.RegistryEvent{Source: "acs.cr", InstanceID: "cri-1"}, true},
-		{"the instance and region", rotation.RegistryEvent{Source: "acs.cr", InstanceID: "cri-1", RegionID: "cn-hangzhou"}, true},
-		{"another region", rotation.RegistryEvent{Source: "acs.cr", InstanceID: "cri-1", RegionID: "cn-shanghai"}, false},
-		{"another instance", rotation.RegistryEvent{Source: "acs.cr", InstanceID: "cri-9"}, false},
-		{"no instance", rotation.RegistryEvent{Source: "acs.cr"}, false},
-		{"another product", rotation.RegistryEvent{Source: "acs.oss", InstanceID: "cri-1"}, false},
+		{"the instance", "acs.cr", `{"InstanceId":"cri-1"}`, true},
+		{"the instance and region", "acs.cr", `{"InstanceId":"cri-1","RegionId":"cn-hangzhou","RepoName":"app","Tag":"v1"}`, true},
+		{"another region", "acs.cr", `{"InstanceId":"cri-1","RegionId":"cn-shanghai"}`, false},
+		{"another instance", "acs.cr", `{"InstanceId":"cri-9"}`, false},
+		{"no instance", "acs.cr", `{}`, false},
+		{"no data", "acs.cr", "", false},
+		{"null data", "acs.cr", `null`, false},
+		{"data not an object", "acs.cr", `"aGVsbG8="`, false},
+		{"a folded key is not InstanceId", "acs.cr", `{"instanceid":"cri-1"}`, false},
+		{"an instance that is not a string", "acs.cr", `{"InstanceId":1}`, false},
+		{"another product", "acs.oss", `{"InstanceId":"cri-1"}`, false},
 	} {
-		if got := src.Matches(tc.ev); got != tc.want {
-			t.Errorf("%s: Matches(%+v) = %v, want %v", tc.name, tc.ev, got, tc.want)
+		ev := port.Event{ID: "e1", Source: tc.source, Type: "cr:Artifact:PushCompleted"}
+		if tc.data != "" {
+			ev.Data = json.RawMessage(tc.data)
+		}
+		if got := src.Matches(ev); got != tc.want {
+			t.Errorf("%s: Matches(source %s, data %s) = %v, want %v", tc.name, tc.source, tc.data, got, tc.want)
 		}
 	}
 }

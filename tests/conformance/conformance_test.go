@@ -28,7 +28,7 @@ import (
 	"github.com/sae-secret-rotator/rotator/internal/aliyun/sae"
 	"github.com/sae-secret-rotator/rotator/internal/huawei/csms"
 	"github.com/sae-secret-rotator/rotator/internal/tencent/ssm"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 const (
@@ -46,8 +46,8 @@ var key = emulator.Credential{AccessKeyID: "STS.conformance", AccessKeySecret: "
 type cloud struct {
 	emu   *emulator.Server
 	rec   *recorder
-	env   rotation.Env
-	creds rotation.Credentials
+	env   port.Env
+	creds port.Credentials
 	saeID int64
 }
 
@@ -83,11 +83,11 @@ func newCloud(t *testing.T) *cloud {
 		ssm.EnvEndpoint: rec.URL, ssm.EnvSecretID: emulator.DefaultTencentCredential.SecretID, ssm.EnvSecretKey: emulator.DefaultTencentCredential.SecretKey,
 	}
 	return &cloud{emu: emu, rec: rec, saeID: id,
-		env:   rotation.Env{Getenv: func(k string) string { return vars[k] }, APITimeout: 5 * time.Second, Quota: rotation.Quota{Calls: 60}},
-		creds: rotation.Credentials{AccessKeyID: key.AccessKeyID, AccessKeySecret: key.AccessKeySecret, SecurityToken: key.SecurityToken}}
+		env:   port.Env{Getenv: func(k string) string { return vars[k] }, APITimeout: 5 * time.Second, Quota: port.Quota{Calls: 60}},
+		creds: port.Credentials{AccessKeyID: key.AccessKeyID, AccessKeySecret: key.AccessKeySecret, SecurityToken: key.SecurityToken}}
 }
 
-func (c *cloud) store(t *testing.T, kind rotation.StoreKind) rotation.Store {
+func (c *cloud) store(t *testing.T, kind port.StoreKind) port.Store {
 	t.Helper()
 	st, err := kind.Open(c.env)
 	if err != nil {
@@ -96,7 +96,7 @@ func (c *cloud) store(t *testing.T, kind rotation.StoreKind) rotation.Store {
 	return st
 }
 
-func (c *cloud) source(t *testing.T, kind rotation.SourceKind) rotation.Source {
+func (c *cloud) source(t *testing.T, kind port.SourceKind) port.Source {
 	t.Helper()
 	src, err := kind.Open(c.env)
 	if err != nil {
@@ -107,8 +107,8 @@ func (c *cloud) source(t *testing.T, kind rotation.SourceKind) rotation.Source {
 
 // read reads a secret as the engine does: the ref ReadAlone gives, or the
 // group and then, where Find answers Resolved, the secret alone.
-func (c *cloud) read(st rotation.Store, ref rotation.SecretRef) (rotation.Secret, error) {
-	if r, ok := st.(rotation.Resolver); ok {
+func (c *cloud) read(st port.Store, ref port.SecretRef) (port.Secret, error) {
+	if r, ok := st.(port.Resolver); ok {
 		if alone, ok := r.ReadAlone(ref); ok {
 			ref = alone
 		}
@@ -116,10 +116,10 @@ func (c *cloud) read(st rotation.Store, ref rotation.SecretRef) (rotation.Secret
 	for {
 		snap, err := st.Read(context.Background(), c.creds, ref)
 		if err != nil {
-			return rotation.Secret{}, err
+			return port.Secret{}, err
 		}
 		sec, err := snap.Find(ref)
-		var res *rotation.Resolved
+		var res *port.Resolved
 		if !errors.As(err, &res) {
 			return sec, err
 		}
@@ -128,7 +128,7 @@ func (c *cloud) read(st rotation.Store, ref rotation.SecretRef) (rotation.Secret
 }
 
 // rotate reads, writes and reads back one secret.
-func (c *cloud) rotate(t *testing.T, st rotation.Store, ref rotation.SecretRef) {
+func (c *cloud) rotate(t *testing.T, st port.Store, ref port.SecretRef) {
 	t.Helper()
 	sec, err := c.read(st, ref)
 	if err != nil {

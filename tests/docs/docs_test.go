@@ -4,6 +4,7 @@
 package docs_test
 
 import (
+	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -156,12 +157,41 @@ func TestReportIsDocumented(t *testing.T) {
 	}
 	fields := map[string]bool{}
 	jsonFields(reflect.TypeOf(rotation.Report{}), fields)
+	whereMembers(t, fields)
 	for f := range fields {
 		words = append(words, f)
 	}
 	for _, w := range words {
 		if !strings.Contains(doc, "`"+w+"`") {
 			t.Errorf("docs/report.md does not document %q", w)
+		}
+	}
+}
+
+// whereMembers adds the members a result's Where writes for each store of
+// the catalog (store, region, and what the store shows, such as SAE's
+// namespaceId and secretId): every field of a configuration entry set, so
+// that the store shows all it can.
+func whereMembers(t *testing.T, into map[string]bool) {
+	t.Helper()
+	for _, k := range catalog.Kinds().Stores {
+		ref := k.NewRef()
+		v := reflect.ValueOf(ref).Elem()
+		for i := range v.NumField() {
+			switch f := v.Field(i); f.Kind() {
+			case reflect.String:
+				f.SetString("cn-hangzhou")
+			case reflect.Int, reflect.Int64:
+				f.SetInt(1)
+			}
+		}
+		b, err := json.Marshal(ref.Where())
+		var m map[string]any
+		if err != nil || json.Unmarshal(b, &m) != nil || m["store"] != k.Name() || m["region"] == nil {
+			t.Fatalf("store %s: its Where writes %s (%v)", k.Name(), b, err)
+		}
+		for name := range m {
+			into[name] = true
 		}
 	}
 }

@@ -5,6 +5,7 @@ package acr
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -14,7 +15,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/cr_ee"
 
 	"github.com/sae-secret-rotator/rotator/internal/aliyun"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // EnvEndpoint overrides ACR's regional endpoint.
@@ -23,14 +24,14 @@ const EnvEndpoint = "ROTATOR_CR_ENDPOINT"
 // EEKind is the `acr-ee` source of the configuration.
 type EEKind struct{}
 
-// Name implements rotation.SourceKind.
+// Name implements port.SourceKind.
 func (EEKind) Name() string { return "acr-ee" }
 
-// NewConfig implements rotation.SourceKind.
-func (EEKind) NewConfig() rotation.SourceConfig { return &EEConfig{} }
+// NewConfig implements port.SourceKind.
+func (EEKind) NewConfig() port.SourceConfig { return &EEConfig{} }
 
-// Open implements rotation.SourceKind.
-func (EEKind) Open(env rotation.Env) (rotation.Source, error) {
+// Open implements port.SourceKind.
+func (EEKind) Open(env port.Env) (port.Source, error) {
 	c, err := openPlumbing(env, cr_ee.GetEndpointMap)
 	if err != nil {
 		return nil, err
@@ -46,7 +47,7 @@ type plumbing struct {
 	roles *roles
 }
 
-func openPlumbing(env rotation.Env, fill func() map[string]string) (plumbing, error) {
+func openPlumbing(env port.Env, fill func() map[string]string) (plumbing, error) {
 	ep, err := aliyun.ParseEndpoint(EnvEndpoint, env.Getenv(EnvEndpoint))
 	if err != nil {
 		return plumbing{}, err
@@ -71,7 +72,7 @@ type EEConfig struct {
 
 var instanceID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 
-// Validate implements rotation.SourceConfig.
+// Validate implements port.SourceConfig.
 func (c *EEConfig) Validate() error {
 	switch {
 	case c.InstanceID == "":
@@ -92,7 +93,7 @@ func validRegion(r string) error {
 	switch {
 	case r == "":
 		return errors.New("regionId: is required")
-	case !rotation.ValidRegion(r):
+	case !port.ValidRegion(r):
 		return fmt.Errorf("regionId: %q is not a region id such as \"cn-hangzhou\"", r)
 	}
 	return nil
@@ -100,25 +101,54 @@ func validRegion(r string) error {
 
 func validDomains(doms []string) error {
 	for i, d := range doms {
-		if !rotation.Printable(d) || strings.ContainsAny(d, "\"") {
+		if !port.Printable(d) || strings.ContainsAny(d, "\"") {
 			return fmt.Errorf("domains[%d]: %q is not a registry host", i, d)
 		}
 	}
 	return nil
 }
 
-// Key implements rotation.SourceConfig.
+// Key implements port.SourceConfig.
 func (c *EEConfig) Key() string {
 	return c.RegionID + "/" + c.InstanceID + "/" + strings.Join(c.Domains, ",") + "/" + c.AssumeRole
 }
 
-// Matches implements rotation.SourceConfig: an acs.cr event of the instance
+// Matches implements port.SourceConfig: an acs.cr event of the instance
 // (and of its region, when the event names one).
-func (c *EEConfig) Matches(ev rotation.RegistryEvent) bool {
-	return ev.Source == "acs.cr" && ev.InstanceID != "" && ev.InstanceID == c.InstanceID && (ev.RegionID == "" || ev.RegionID == c.RegionID)
+func (c *EEConfig) Matches(ev port.Event) bool {
+	inst := instanceOf(ev)
+	return ev.Source == "acs.cr" && inst.InstanceID != "" && inst.InstanceID == c.InstanceID && (inst.RegionID == "" || inst.RegionID == c.RegionID)
 }
 
-// Describe implements rotation.SourceConfig.
+// eventInstance is what an ACR event's data says of its instance
+// (docs/events.md): data.InstanceId and data.RegionId, exact names.
+type eventInstance struct {
+	InstanceID, RegionID string
+}
+
+// instanceOf reads an event's instance. Data of another shape (a string,
+// base64 data), or members of another type, name none: the event, well
+// formed, simply matches no acr-ee target.
+func instanceOf(ev port.Event) eventInstance {
+	var in eventInstance
+	var data map[string]json.RawMessage
+	if json.Unmarshal(ev.Data, &data) == nil {
+		_ = json.Unmarshal(data["InstanceId"], &in.InstanceID)
+		_ = json.Unmarshal(data["RegionId"], &in.RegionID)
+	}
+	return in
+}
+
+// describeEvent is the instance an event names, for the log line that
+// starts its run (port.EventDescriber), matched or not.
+func describeEvent(ev port.Event) []port.Field {
+	return []port.Field{port.String("eventInstanceId", instanceOf(ev).InstanceID)}
+}
+
+// DescribeEvent implements port.EventDescriber.
+func (a *EE) DescribeEvent(ev port.Event) []port.Field { return describeEvent(ev) }
+
+// Describe implements port.SourceConfig.
 func (c *EEConfig) Describe() string { return "acr-ee " + c.InstanceID }
 
 // EE mints ACR EE temporary tokens.
@@ -128,9 +158,9 @@ type EE struct{ plumbing }
 func (a *EE) Sensitive() []string { return a.roles.sensitive() }
 
 // CheckCredentials refuses an invocation without Alibaba Cloud credentials.
-func (a *EE) CheckCredentials(c rotation.Credentials) error { return aliyun.CheckCredentials(c) }
+func (a *EE) CheckCredentials(c port.Credentials) error { return aliyun.CheckCredentials(c) }
 
-func (a *EE) client(ctx context.Context, creds rotation.Credentials, region string) (*cr_ee.Client, error) {
+func (a *EE) client(ctx context.Context, creds port.Credentials, region string) (*cr_ee.Client, error) {
 	c, err := cr_ee.NewClientWithOptions(region, a.b.Config(), aliyun.Credential(creds))
 	if err != nil {
 		return nil, fmt.Errorf("cr: cannot build a client for region %s", region)
@@ -146,12 +176,14 @@ func crFailure(action string, status int, ok bool, code string) error {
 	if code == "" {
 		code = "UnknownError"
 	}
-	return &aliyun.CallError{Product: "cr", Action: action, Status: status, Code: code, Detail: "IsSuccess is false"}
+	ce := aliyun.Failure("cr", action, status, code)
+	ce.Detail = "IsSuccess is false"
+	return ce
 }
 
-// Domains implements rotation.Source: the configured domains, or those of
+// Domains implements port.Source: the configured domains, or those of
 // the instance's enabled Registry endpoints, public ones first.
-func (a *EE) Domains(ctx context.Context, creds rotation.Credentials, cfg rotation.SourceConfig) ([]rotation.Domain, error) {
+func (a *EE) Domains(ctx context.Context, creds port.Credentials, cfg port.SourceConfig) ([]port.Domain, error) {
 	c := cfg.(*EEConfig)
 	if len(c.Domains) > 0 {
 		return configured(c.Domains), nil
@@ -171,7 +203,7 @@ func (a *EE) Domains(ctx context.Context, creds rotation.Credentials, cfg rotati
 	if err := crFailure("ListInstanceEndpoint", resp.GetHttpStatus(), resp.ListInstanceEndpointIsSuccess, resp.Code); err != nil {
 		return nil, err
 	}
-	var public, private []rotation.Domain
+	var public, private []port.Domain
 	for _, ep := range resp.Endpoints {
 		// Enable is the switch users flip; Status values are not documented, so they are not judged.
 		if !ep.Enable {
@@ -181,9 +213,9 @@ func (a *EE) Domains(ctx context.Context, creds rotation.Credentials, cfg rotati
 			switch {
 			case d.Domain == "":
 			case strings.EqualFold(ep.EndpointType, "internet"):
-				public = append(public, rotation.Domain{Host: d.Domain})
+				public = append(public, port.Domain{Host: d.Domain})
 			default:
-				private = append(private, rotation.Domain{Host: d.Domain, Private: true})
+				private = append(private, port.Domain{Host: d.Domain, Private: true})
 			}
 		}
 	}
@@ -191,40 +223,40 @@ func (a *EE) Domains(ctx context.Context, creds rotation.Credentials, cfg rotati
 }
 
 // configured marks VPC-looking hosts private, so public ones are tried first.
-func configured(doms []string) []rotation.Domain {
-	out := make([]rotation.Domain, 0, len(doms))
+func configured(doms []string) []port.Domain {
+	out := make([]port.Domain, 0, len(doms))
 	for _, d := range doms {
-		out = append(out, rotation.Domain{Host: d, Private: strings.Contains(strings.ToLower(d), "-vpc")})
+		out = append(out, port.Domain{Host: d, Private: strings.Contains(strings.ToLower(d), "-vpc")})
 	}
 	return out
 }
 
-// Mint implements rotation.Source. The token's lifetime is ExpireTime, never
+// Mint implements port.Source. The token's lifetime is ExpireTime, never
 // assumed: signed with STS credentials it lives only as long as they do,
 // which is why a source may mint with an assumed role's fresh session. The
 // instance's domains are still read with the invocation's credentials: the
 // minting role needs cr:GetAuthorizationToken only.
-func (a *EE) Mint(ctx context.Context, caller rotation.Credentials, cfg rotation.SourceConfig) (rotation.Token, error) {
+func (a *EE) Mint(ctx context.Context, caller port.Credentials, cfg port.SourceConfig) (port.Token, error) {
 	c := cfg.(*EEConfig)
 	creds, err := a.roles.credentials(ctx, caller, c.AssumeRole, c.RegionID)
 	if err != nil {
-		return rotation.Token{}, err
+		return port.Token{}, err
 	}
 	cl, err := a.client(ctx, creds, c.RegionID)
 	if err != nil {
-		return rotation.Token{}, err
+		return port.Token{}, err
 	}
 	req := cr_ee.CreateGetAuthorizationTokenRequest()
 	a.b.Point(req, &req.Port, a.ep, "cr", c.RegionID, false)
 	req.InstanceId = c.InstanceID
 	resp := cr_ee.CreateGetAuthorizationTokenResponse()
 	if err := cl.DoAction(req, resp); err != nil {
-		return rotation.Token{}, scrub(a.b.Fail(ctx, "cr", "GetAuthorizationToken", err), creds, caller)
+		return port.Token{}, scrub(a.b.Fail(ctx, "cr", "GetAuthorizationToken", err), creds, caller)
 	}
 	if err := crFailure("GetAuthorizationToken", resp.GetHttpStatus(), resp.GetAuthorizationTokenIsSuccess, resp.Code); err != nil {
-		return rotation.Token{}, err
+		return port.Token{}, err
 	}
-	tok := rotation.Token{Username: resp.TempUsername, Password: resp.AuthorizationToken}
+	tok := port.Token{Username: resp.TempUsername, Password: resp.AuthorizationToken}
 	if resp.ExpireTime > 0 {
 		tok.ExpiresAt = time.UnixMilli(resp.ExpireTime).UTC()
 	}

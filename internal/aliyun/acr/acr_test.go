@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
-	"github.com/sae-secret-rotator/rotator/internal/aliyun"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 const minter = "acs:ram::1234567890123456:role/acr-token-minter"
@@ -22,8 +21,8 @@ func fnRole() emulator.Credential {
 		Expires: time.Now().Add(15 * time.Minute)}
 }
 
-func caller(c emulator.Credential) rotation.Credentials {
-	return rotation.Credentials{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}
+func caller(c emulator.Credential) port.Credentials {
+	return port.Credentials{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}
 }
 
 // world is an emulator with an EE instance and the minting role, trusted by
@@ -41,14 +40,14 @@ func world(t *testing.T, fn emulator.Credential) *emulator.Server {
 }
 
 // open opens a kind against the emulator, as the function does.
-func open(t *testing.T, kind rotation.SourceKind, emu *emulator.Server, env ...string) rotation.Source {
+func open(t *testing.T, kind port.SourceKind, emu *emulator.Server, env ...string) port.Source {
 	t.Helper()
 	vars := map[string]string{EnvEndpoint: emu.URL(), EnvSTSEndpoint: emu.URL()}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v
 	}
-	src, err := kind.Open(rotation.Env{Getenv: func(k string) string { return vars[k] }, APITimeout: 5 * time.Second})
+	src, err := kind.Open(port.Env{Getenv: func(k string) string { return vars[k] }, APITimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,17 +72,17 @@ func TestPersonalTokenAndDomains(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cfg  PersonalConfig
-		want []rotation.Domain
+		want []port.Domain
 	}{
-		{"defaults", PersonalConfig{RegionID: "cn-shanghai"}, []rotation.Domain{
+		{"defaults", PersonalConfig{RegionID: "cn-shanghai"}, []port.Domain{
 			{Host: "registry.cn-shanghai.aliyuncs.com"}, {Host: "registry-vpc.cn-shanghai.aliyuncs.com", Private: true}}},
 		{"configured", PersonalConfig{RegionID: "cn-hangzhou", Domains: []string{"registry-vpc.cn-hangzhou.aliyuncs.com", "registry.example.com"}},
-			[]rotation.Domain{{Host: "registry-vpc.cn-hangzhou.aliyuncs.com", Private: true}, {Host: "registry.example.com"}}},
+			[]port.Domain{{Host: "registry-vpc.cn-hangzhou.aliyuncs.com", Private: true}, {Host: "registry.example.com"}}},
 		// An instance of its own (since 2024-09): its exclusive domains.
-		{"crpi instance", PersonalConfig{RegionID: "cn-shanghai", InstanceID: "crpi-k4x9b2"}, []rotation.Domain{
+		{"crpi instance", PersonalConfig{RegionID: "cn-shanghai", InstanceID: "crpi-k4x9b2"}, []port.Domain{
 			{Host: "crpi-k4x9b2.cn-shanghai.personal.cr.aliyuncs.com"}, {Host: "crpi-k4x9b2-vpc.cn-shanghai.personal.cr.aliyuncs.com", Private: true}}},
 		{"crpi instance, configured", PersonalConfig{RegionID: "cn-shanghai", InstanceID: "crpi-k4x9b2", Domains: []string{"registry.example.com"}},
-			[]rotation.Domain{{Host: "registry.example.com"}}},
+			[]port.Domain{{Host: "registry.example.com"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doms, err := src.Domains(ctx, caller(fn), &tc.cfg)
@@ -134,7 +133,7 @@ func TestAssumeRoleOnceForSeveralMints(t *testing.T) {
 	pCfg := &PersonalConfig{RegionID: "cn-hangzhou", AssumeRole: minter}
 
 	var wg sync.WaitGroup
-	toks := make([]rotation.Token, 6)
+	toks := make([]port.Token, 6)
 	errs := make([]error, 6)
 	for i := range toks {
 		wg.Add(1)
@@ -177,7 +176,7 @@ func TestAssumeRoleOnceForSeveralMints(t *testing.T) {
 		t.Error("ListInstanceEndpoint was not signed with the function's credentials")
 	}
 	// The engine's redactor learns the session's secrets from either source.
-	for _, src := range []rotation.Source{ee, personal} {
+	for _, src := range []port.Source{ee, personal} {
 		s := src.(interface{ Sensitive() []string }).Sensitive()
 		if !contains(s, sess.AccessKeySecret) || !contains(s, sess.SecurityToken) {
 			t.Errorf("%T.Sensitive lacks the assumed session", src)
@@ -241,7 +240,7 @@ func TestAssumeRoleRefused(t *testing.T) {
 		{"acs:ram::1234567890123456:role/missing", "EntityNotExist.Role", 404},
 	} {
 		_, err := src.Mint(context.Background(), caller(fn), &EEConfig{InstanceID: "cri-unit", RegionID: "cn-hangzhou", AssumeRole: tc.role})
-		var ce *aliyun.CallError
+		var ce *port.CallError
 		if !errors.As(err, &ce) || ce.Product != "sts" || ce.Action != "AssumeRole" || ce.Code != tc.code || ce.Status != tc.status {
 			t.Fatalf("%s: error %v, want sts AssumeRole %s", tc.role, err, tc.code)
 		}
@@ -269,7 +268,7 @@ func TestValidateAssumeRole(t *testing.T) {
 		{"acr-token-minter", false},
 		{"acs:ram::1234567890123456:role/minter\"}", false},
 	} {
-		for _, cfg := range []rotation.SourceConfig{
+		for _, cfg := range []port.SourceConfig{
 			&EEConfig{InstanceID: "cri-abc", RegionID: "cn-hangzhou", AssumeRole: tc.arn},
 			&PersonalConfig{RegionID: "cn-hangzhou", AssumeRole: tc.arn},
 		} {
@@ -315,7 +314,7 @@ func TestValidatePersonalInstance(t *testing.T) {
 // A Personal Edition source matches no registry event.
 func TestPersonalMatchesNoEvent(t *testing.T) {
 	cfg := &PersonalConfig{RegionID: "cn-hangzhou"}
-	for _, ev := range []rotation.RegistryEvent{{Source: "acs.cr", InstanceID: "cri-abc", RegionID: "cn-hangzhou"}, {Source: "acs.cr", RegionID: "cn-hangzhou"}} {
+	for _, ev := range []port.Event{{Source: "acs.cr", Data: []byte(`{"InstanceId":"cri-abc","RegionId":"cn-hangzhou"}`)}, {Source: "acs.cr", Data: []byte(`{"RegionId":"cn-hangzhou"}`)}} {
 		if cfg.Matches(ev) {
 			t.Errorf("matched %+v", ev)
 		}

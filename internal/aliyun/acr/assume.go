@@ -12,7 +12,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/sts"
 
 	"github.com/sae-secret-rotator/rotator/internal/aliyun"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // EnvSTSEndpoint overrides STS's regional endpoint (sts.<region>.aliyuncs.com)
@@ -77,7 +77,7 @@ type roles struct {
 // making their own.
 type session struct {
 	mu      sync.Mutex
-	creds   rotation.Credentials
+	creds   port.Credentials
 	expires time.Time
 }
 
@@ -88,7 +88,7 @@ var (
 
 // openRoles returns the process's role sessions for the STS endpoint that
 // the environment names.
-func openRoles(env rotation.Env) (*roles, error) {
+func openRoles(env port.Env) (*roles, error) {
 	ep, err := aliyun.ParseEndpoint(EnvSTSEndpoint, env.Getenv(EnvSTSEndpoint))
 	if err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ func openRoles(env rotation.Env) (*roles, error) {
 
 // credentials are what a source mints with: the caller's own, or the
 // session of role assumed with them.
-func (r *roles) credentials(ctx context.Context, caller rotation.Credentials, role, region string) (rotation.Credentials, error) {
+func (r *roles) credentials(ctx context.Context, caller port.Credentials, role, region string) (port.Credentials, error) {
 	if role == "" {
 		return caller, nil
 	}
@@ -134,7 +134,7 @@ func (r *roles) credentials(ctx context.Context, caller rotation.Credentials, ro
 	}
 	creds, expires, err := r.assume(ctx, caller, role, region)
 	if err != nil {
-		return rotation.Credentials{}, err
+		return port.Credentials{}, err
 	}
 	// Kept even when unusable next time: Sensitive must still name it.
 	r.mu.Lock()
@@ -144,10 +144,10 @@ func (r *roles) credentials(ctx context.Context, caller rotation.Credentials, ro
 }
 
 // assume calls STS AssumeRole with the caller's credentials.
-func (r *roles) assume(ctx context.Context, caller rotation.Credentials, role, region string) (rotation.Credentials, time.Time, error) {
+func (r *roles) assume(ctx context.Context, caller port.Credentials, role, region string) (port.Credentials, time.Time, error) {
 	c, err := sts.NewClientWithOptions(region, r.b.Config(), aliyun.Credential(caller))
 	if err != nil {
-		return rotation.Credentials{}, time.Time{}, fmt.Errorf("sts: cannot build a client for region %s", region)
+		return port.Credentials{}, time.Time{}, fmt.Errorf("sts: cannot build a client for region %s", region)
 	}
 	r.b.Bind(ctx, c)
 	req := sts.CreateAssumeRoleRequest()
@@ -158,7 +158,7 @@ func (r *roles) assume(ctx context.Context, caller rotation.Credentials, role, r
 	resp := sts.CreateAssumeRoleResponse()
 	if err := c.DoAction(req, resp); err != nil {
 		err = r.b.Fail(ctx, "sts", "AssumeRole", err)
-		if ce, ok := err.(*aliyun.CallError); ok {
+		if ce, ok := err.(*port.CallError); ok {
 			// The role is no secret, and says which source's role failed.
 			if ce.Detail == "" {
 				ce.Detail = "assumeRole " + role
@@ -166,17 +166,17 @@ func (r *roles) assume(ctx context.Context, caller rotation.Credentials, role, r
 				ce.Detail = "assumeRole " + role + ": " + ce.Detail
 			}
 		}
-		return rotation.Credentials{}, time.Time{}, err
+		return port.Credentials{}, time.Time{}, err
 	}
 	cr := resp.Credentials
 	if cr.AccessKeyId == "" || cr.AccessKeySecret == "" || cr.SecurityToken == "" {
-		return rotation.Credentials{}, time.Time{}, &aliyun.CallError{Product: "sts", Action: "AssumeRole", Status: resp.GetHttpStatus(),
+		return port.Credentials{}, time.Time{}, &port.CallError{Product: "sts", Action: "AssumeRole", Status: resp.GetHttpStatus(),
 			Code: "InvalidResponse", Detail: "assumeRole " + role + ": the answer holds no credentials"}
 	}
 	// An unreadable Expiration leaves the zero time: the session serves this
 	// mint only.
 	expires, _ := time.Parse(time.RFC3339, cr.Expiration)
-	return rotation.Credentials{AccessKeyID: cr.AccessKeyId, AccessKeySecret: cr.AccessKeySecret, SecurityToken: cr.SecurityToken}, expires, nil
+	return port.Credentials{AccessKeyID: cr.AccessKeyId, AccessKeySecret: cr.AccessKeySecret, SecurityToken: cr.SecurityToken}, expires, nil
 }
 
 // sensitive lists the secrets of every session assumed so far.
@@ -195,8 +195,8 @@ func (r *roles) sensitive() []string {
 // scrub removes an assumed session's secrets from the server's message of a
 // call signed with it: the engine's redactor learns of a session only at
 // the next invocation.
-func scrub(err error, used, caller rotation.Credentials) error {
-	ce, ok := err.(*aliyun.CallError)
+func scrub(err error, used, caller port.Credentials) error {
+	ce, ok := err.(*port.CallError)
 	if !ok || used == caller || ce.Server == "" {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/cr"
 
 	"github.com/sae-secret-rotator/rotator/internal/aliyun"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // The ACR Personal Edition source (product cr, 2016-06-07, ROA): a temporary
@@ -29,14 +29,14 @@ import (
 // PersonalKind is the `acr-personal` source of the configuration.
 type PersonalKind struct{}
 
-// Name implements rotation.SourceKind.
+// Name implements port.SourceKind.
 func (PersonalKind) Name() string { return "acr-personal" }
 
-// NewConfig implements rotation.SourceKind.
-func (PersonalKind) NewConfig() rotation.SourceConfig { return &PersonalConfig{} }
+// NewConfig implements port.SourceKind.
+func (PersonalKind) NewConfig() port.SourceConfig { return &PersonalConfig{} }
 
-// Open implements rotation.SourceKind.
-func (PersonalKind) Open(env rotation.Env) (rotation.Source, error) {
+// Open implements port.SourceKind.
+func (PersonalKind) Open(env port.Env) (port.Source, error) {
 	c, err := openPlumbing(env, cr.GetEndpointMap)
 	if err != nil {
 		return nil, err
@@ -56,7 +56,7 @@ type PersonalConfig struct {
 
 var crpiInstance = regexp.MustCompile(`^crpi-[a-z0-9]+$`)
 
-// Validate implements rotation.SourceConfig.
+// Validate implements port.SourceConfig.
 func (c *PersonalConfig) Validate() error {
 	if err := validRegion(c.RegionID); err != nil {
 		return err
@@ -70,17 +70,21 @@ func (c *PersonalConfig) Validate() error {
 	return validRole(c.AssumeRole)
 }
 
-// Key implements rotation.SourceConfig.
+// Key implements port.SourceConfig.
 func (c *PersonalConfig) Key() string {
 	return c.RegionID + "/" + c.InstanceID + "/" + strings.Join(c.Domains, ",") + "/" + c.AssumeRole
 }
 
-// Matches implements rotation.SourceConfig: CloudEvents name no Personal
+// Matches implements port.SourceConfig: CloudEvents name no Personal
 // Edition instance, so such a target rotates on the timer and on manual
 // invokes only.
-func (c *PersonalConfig) Matches(rotation.RegistryEvent) bool { return false }
+func (c *PersonalConfig) Matches(port.Event) bool { return false }
 
-// Describe implements rotation.SourceConfig.
+// DescribeEvent implements port.EventDescriber: the log line of an event's
+// run names the instance the event names, as with an acr-ee source.
+func (a *Personal) DescribeEvent(ev port.Event) []port.Field { return describeEvent(ev) }
+
+// Describe implements port.SourceConfig.
 func (c *PersonalConfig) Describe() string {
 	if c.InstanceID != "" {
 		return "acr-personal " + c.InstanceID + " (" + c.RegionID + ")"
@@ -92,25 +96,25 @@ func (c *PersonalConfig) Describe() string {
 type Personal struct{ plumbing }
 
 // CheckCredentials refuses an invocation without Alibaba Cloud credentials.
-func (p *Personal) CheckCredentials(c rotation.Credentials) error { return aliyun.CheckCredentials(c) }
+func (p *Personal) CheckCredentials(c port.Credentials) error { return aliyun.CheckCredentials(c) }
 
 // Sensitive lists the assumed roles' secrets, for the engine's redactor.
 func (p *Personal) Sensitive() []string { return p.roles.sensitive() }
 
-// Domains implements rotation.Source: the configured domains, or the
+// Domains implements port.Source: the configured domains, or the
 // instance's own public and VPC hosts, or the region's shared ones.
-func (p *Personal) Domains(_ context.Context, _ rotation.Credentials, cfg rotation.SourceConfig) ([]rotation.Domain, error) {
+func (p *Personal) Domains(_ context.Context, _ port.Credentials, cfg port.SourceConfig) ([]port.Domain, error) {
 	c := cfg.(*PersonalConfig)
 	if len(c.Domains) > 0 {
 		return configured(c.Domains), nil
 	}
 	if c.InstanceID != "" {
-		return []rotation.Domain{
+		return []port.Domain{
 			{Host: c.InstanceID + "." + c.RegionID + ".personal.cr.aliyuncs.com"},
 			{Host: c.InstanceID + "-vpc." + c.RegionID + ".personal.cr.aliyuncs.com", Private: true},
 		}, nil
 	}
-	return []rotation.Domain{
+	return []port.Domain{
 		{Host: "registry." + c.RegionID + ".aliyuncs.com"},
 		{Host: "registry-vpc." + c.RegionID + ".aliyuncs.com", Private: true},
 	}, nil
@@ -125,32 +129,32 @@ type personalToken struct {
 	} `json:"data"`
 }
 
-// Mint implements rotation.Source. As for Enterprise Edition, the expiry is
+// Mint implements port.Source. As for Enterprise Edition, the expiry is
 // read from the answer, never assumed.
-func (p *Personal) Mint(ctx context.Context, caller rotation.Credentials, cfg rotation.SourceConfig) (rotation.Token, error) {
+func (p *Personal) Mint(ctx context.Context, caller port.Credentials, cfg port.SourceConfig) (port.Token, error) {
 	c := cfg.(*PersonalConfig)
 	creds, err := p.roles.credentials(ctx, caller, c.AssumeRole, c.RegionID)
 	if err != nil {
-		return rotation.Token{}, err
+		return port.Token{}, err
 	}
 	cl, err := cr.NewClientWithOptions(c.RegionID, p.b.Config(), aliyun.Credential(creds))
 	if err != nil {
-		return rotation.Token{}, fmt.Errorf("cr: cannot build a client for region %s", c.RegionID)
+		return port.Token{}, fmt.Errorf("cr: cannot build a client for region %s", c.RegionID)
 	}
 	p.b.Bind(ctx, cl)
 	req := cr.CreateGetAuthorizationTokenRequest()
 	p.b.Point(req, &req.Port, p.ep, "cr", c.RegionID, true)
 	resp := cr.CreateGetAuthorizationTokenResponse()
 	if err := cl.DoAction(req, resp); err != nil {
-		return rotation.Token{}, scrub(p.b.Fail(ctx, "cr", "GetAuthorizationToken", err), creds, caller)
+		return port.Token{}, scrub(p.b.Fail(ctx, "cr", "GetAuthorizationToken", err), creds, caller)
 	}
 	var body personalToken
 	// The body holds the token: a decoding error is never quoted.
 	if json.Unmarshal(resp.GetHttpContentBytes(), &body) != nil || body.Data == nil || body.Data.AuthorizationToken == "" {
-		return rotation.Token{}, &aliyun.CallError{Product: "cr", Action: "GetAuthorizationToken", Status: resp.GetHttpStatus(),
+		return port.Token{}, &port.CallError{Product: "cr", Action: "GetAuthorizationToken", Status: resp.GetHttpStatus(),
 			Code: "InvalidResponse", Detail: "the answer holds no data.authorizationToken"}
 	}
-	tok := rotation.Token{Username: body.Data.TempUserName, Password: body.Data.AuthorizationToken}
+	tok := port.Token{Username: body.Data.TempUserName, Password: body.Data.AuthorizationToken}
 	if body.Data.ExpireDate > 0 {
 		tok.ExpiresAt = time.UnixMilli(body.Data.ExpireDate).UTC()
 	}

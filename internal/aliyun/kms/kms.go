@@ -19,7 +19,7 @@ import (
 
 	"github.com/sae-secret-rotator/rotator/dockercfg"
 	"github.com/sae-secret-rotator/rotator/internal/aliyun"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // EnvEndpoint overrides KMS's regional endpoint (kms.<region>.aliyuncs.com),
@@ -40,14 +40,14 @@ var notFoundCodes = []string{"Forbidden.ResourceNotFound"}
 // Kind is the `kms` store of the configuration.
 type Kind struct{}
 
-// Name implements rotation.StoreKind.
+// Name implements port.StoreKind.
 func (Kind) Name() string { return "kms" }
 
-// NewRef implements rotation.StoreKind.
-func (Kind) NewRef() rotation.SecretRef { return &Ref{} }
+// NewRef implements port.StoreKind.
+func (Kind) NewRef() port.SecretRef { return &Ref{} }
 
-// Open implements rotation.StoreKind.
-func (Kind) Open(env rotation.Env) (rotation.Store, error) {
+// Open implements port.StoreKind.
+func (Kind) Open(env port.Env) (port.Store, error) {
 	ep, err := aliyun.ParseEndpoint(EnvEndpoint, env.Getenv(EnvEndpoint))
 	if err != nil {
 		return nil, err
@@ -62,31 +62,34 @@ type Ref struct {
 	SecretName string `json:"secretName"`
 }
 
-// Validate implements rotation.SecretRef.
+// Validate implements port.SecretRef.
 func (r *Ref) Validate() error {
 	switch {
 	case r.RegionID == "":
 		return errors.New("regionId: is required")
-	case !rotation.ValidRegion(r.RegionID):
+	case !port.ValidRegion(r.RegionID):
 		return fmt.Errorf("regionId: %q is not a region id such as \"cn-hangzhou\"", r.RegionID)
 	case r.SecretName == "":
 		return errors.New("secretName: is required")
-	case !rotation.Printable(r.SecretName):
+	case !port.Printable(r.SecretName):
 		return errors.New("secretName: must be printable ASCII without spaces, at most 253 characters")
 	}
 	return nil
 }
 
-// Key implements rotation.SecretRef.
+// Key implements port.SecretRef.
 func (r *Ref) Key() string { return r.RegionID + "/" + r.SecretName }
 
-// Group implements rotation.SecretRef: KMS reads one secret a call.
+// Group implements port.SecretRef: KMS reads one secret a call.
 func (r *Ref) Group() string { return r.Key() }
 
-// Where implements rotation.SecretRef.
-func (r *Ref) Where() rotation.Where {
-	return rotation.Where{Store: "kms", Region: r.RegionID, SecretName: r.SecretName}
+// Where implements port.SecretRef.
+func (r *Ref) Where() port.Where {
+	return port.Where{Store: "kms", Region: r.RegionID, Fields: []port.Field{port.String("secretName", r.SecretName)}}
 }
+
+// Describe implements port.SecretRef.
+func (r *Ref) Describe() string { return r.Where().Describe() }
 
 // Store is KMS Secrets Manager, signed with each invocation's credentials.
 type Store struct {
@@ -94,19 +97,19 @@ type Store struct {
 	ep aliyun.Endpoint
 }
 
-// Quota implements rotation.Store. KMS limits its OpenAPI per account and
+// Quota implements port.Store. KMS limits its OpenAPI per account and
 // region by queries per second, far above SAE's 60 a minute; its per-API
 // figures differ by edition and have changed over time, so the store paces
 // well below the lowest of them (100 a second). A throttle (Rejected.Throttling)
 // still slows the pacer down.
-func (s *Store) Quota() rotation.Quota {
-	return rotation.Quota{Calls: 100, Per: rotation.Duration{Duration: time.Second}}
+func (s *Store) Quota() port.Quota {
+	return port.Quota{Calls: 100, Per: time.Second}
 }
 
 // CheckCredentials refuses an invocation without Alibaba Cloud credentials.
-func (s *Store) CheckCredentials(c rotation.Credentials) error { return aliyun.CheckCredentials(c) }
+func (s *Store) CheckCredentials(c port.Credentials) error { return aliyun.CheckCredentials(c) }
 
-func (s *Store) client(ctx context.Context, creds rotation.Credentials, region string) (*kms.Client, error) {
+func (s *Store) client(ctx context.Context, creds port.Credentials, region string) (*kms.Client, error) {
 	c, err := kms.NewClientWithOptions(region, s.b.Config(), aliyun.Credential(creds))
 	if err != nil {
 		return nil, fmt.Errorf("kms: cannot build a client for region %s", region)
@@ -146,65 +149,61 @@ func (v *secretValue) changed() time.Time {
 }
 
 // get is GetSecretValue of a stage or a version.
-func (s *Store) get(ctx context.Context, creds rotation.Credentials, wh rotation.Where, stage, version string) (*secretValue, error) {
-	c, err := s.client(ctx, creds, wh.Region)
+func (s *Store) get(ctx context.Context, creds port.Credentials, r *Ref, stage, version string) (*secretValue, error) {
+	c, err := s.client(ctx, creds, r.RegionID)
 	if err != nil {
 		return nil, err
 	}
 	req := kms.CreateGetSecretValueRequest()
-	s.b.Point(req, &req.Port, s.ep, "kms", wh.Region, false)
-	req.SecretName = wh.SecretName
+	s.b.Point(req, &req.Port, s.ep, "kms", r.RegionID, false)
+	req.SecretName = r.SecretName
 	req.VersionStage = stage
 	req.VersionId = version
 	resp := responses.NewCommonResponse()
 	if err := c.DoAction(req, resp); err != nil {
-		return nil, notFound(s.b.Fail(ctx, "kms", "GetSecretValue", err), wh, version)
+		return nil, notFound(s.b.Fail(ctx, "kms", "GetSecretValue", err), r, version)
 	}
 	var v secretValue
 	if err := json.Unmarshal(resp.GetHttpContentBytes(), &v); err != nil {
-		return nil, &aliyun.CallError{Product: "kms", Action: "GetSecretValue", Status: resp.GetHttpStatus(), Code: "InvalidResponse",
+		return nil, &port.CallError{Product: "kms", Action: "GetSecretValue", Status: resp.GetHttpStatus(), Code: "InvalidResponse",
 			Detail: "the answer is not the documented JSON"}
 	}
 	return &v, nil
 }
 
-// Read implements rotation.Store: the ACSCurrent version of the secret.
-func (s *Store) Read(ctx context.Context, creds rotation.Credentials, ref rotation.SecretRef) (rotation.Snapshot, error) {
+// Read implements port.Store: the ACSCurrent version of the secret.
+func (s *Store) Read(ctx context.Context, creds port.Credentials, ref port.SecretRef) (port.Snapshot, error) {
 	r := ref.(*Ref)
-	resp, err := s.get(ctx, creds, r.Where(), StageCurrent, "")
+	resp, err := s.get(ctx, creds, r, StageCurrent, "")
 	if err != nil {
 		return nil, err
 	}
-	return snapshot{sec: r.Where(), resp: resp}, nil
+	return snapshot{ref: r, resp: resp}, nil
 }
 
 type snapshot struct {
-	sec  rotation.Where
+	ref  *Ref
 	resp *secretValue
 }
 
-// Find implements rotation.Snapshot.
-func (s snapshot) Find(rotation.SecretRef) (rotation.Secret, error) { return unwrap(s.sec, s.resp) }
+// Find implements port.Snapshot.
+func (s snapshot) Find(port.SecretRef) (port.Secret, error) { return unwrap(s.ref, s.resp) }
 
 // unwrap checks the data type and the document; the secret's identity is
-// filled in either way, for the report.
-func unwrap(wh rotation.Where, resp *secretValue) (rotation.Secret, error) {
-	sec := rotation.Secret{Where: wh, ID: wh.Region + "/" + wh.SecretName, Version: resp.VersionID, Changed: resp.changed()}
+// filled in either way, for the report. Its handle is its Ref.
+func unwrap(r *Ref, resp *secretValue) (port.Secret, error) {
+	sec := port.Secret{Where: r.Where(), ID: r.RegionID + "/" + r.SecretName, Version: resp.VersionID, Changed: resp.changed(), Handle: r}
 	if resp.SecretDataType != "" && resp.SecretDataType != TypeText {
-		return sec, rotation.Errorf(rotation.UnsupportedSecretType, "kms secret %q in %s holds %s data; only text secrets holding a docker config are rotated",
-			wh.SecretName, wh.Region, resp.SecretDataType)
+		return sec, port.Errorf(port.UnsupportedSecretType, "kms secret %q in %s holds %s data; only text secrets holding a docker config are rotated",
+			r.SecretName, r.RegionID, resp.SecretDataType)
 	}
 	if resp.SecretData == nil {
 		// Never read as an empty value: nothing is written.
-		return sec, rotation.Errorf(rotation.CorruptSecretData, "the GetSecretValue answer for kms secret %q in %s carries no SecretData", wh.SecretName, wh.Region)
+		return sec, port.Errorf(port.CorruptSecretData, "the GetSecretValue answer for kms secret %q in %s carries no SecretData", r.SecretName, r.RegionID)
 	}
 	doc := []byte(*resp.SecretData)
-	err := dockercfg.Check(doc)
-	if err == nil && len(doc) == 0 {
-		err = errors.New("the value is empty")
-	}
-	if err != nil {
-		return sec, rotation.Errorf(rotation.CorruptSecretData, "the value of kms secret %q in %s is not a docker config JSON object: %v", wh.SecretName, wh.Region, err)
+	if err := dockercfg.CheckText(doc); err != nil {
+		return sec, port.Errorf(port.CorruptSecretData, "the value of kms secret %q in %s is not a docker config JSON object: %v", r.SecretName, r.RegionID, err)
 	}
 	sec.Config = doc
 	return sec, nil
@@ -215,20 +214,29 @@ func unwrap(wh rotation.Where, resp *secretValue) (rotation.Secret, error) {
 // aliyun/alibabacloud-csharp-sdk; docs/cloud-apis.md).
 const MaxSecretData = 30720
 
-// CheckSize implements rotation.SizeLimiter.
-func (s *Store) CheckSize(sec rotation.Secret, config []byte) error {
+// CheckSize implements port.SizeLimiter.
+func (s *Store) CheckSize(sec port.Secret, config []byte) error {
 	if len(config) > MaxSecretData {
-		return rotation.Errorf(rotation.ValueTooLarge, "the docker config for kms secret %q in %s is %d bytes; KMS stores at most %d bytes a value (SecretData)",
-			sec.Where.SecretName, sec.Where.Region, len(config), MaxSecretData)
+		r := refOf(sec)
+		return port.Errorf(port.ValueTooLarge, "the docker config for kms secret %q in %s is %d bytes; KMS stores at most %d bytes a value (SecretData)",
+			r.SecretName, r.RegionID, len(config), MaxSecretData)
 	}
 	return nil
 }
 
-// Write implements rotation.Store: PutSecretValue stores the merged document
+// refOf is the secret a read found (its handle).
+func refOf(sec port.Secret) *Ref {
+	if r, ok := sec.Handle.(*Ref); ok {
+		return r
+	}
+	return &Ref{}
+}
+
+// Write implements port.Store: PutSecretValue stores the merged document
 // as a new version made here, staged ACSCurrent. KMS never changes a
 // version's value, so every write makes its own version id. Every parameter
 // goes in the query, as the API reference places it (docs/cloud-apis.md).
-func (s *Store) Write(ctx context.Context, creds rotation.Credentials, sec rotation.Secret, config []byte) (string, error) {
+func (s *Store) Write(ctx context.Context, creds port.Credentials, sec port.Secret, config []byte) (string, error) {
 	if err := s.CheckSize(sec, config); err != nil {
 		return "", err
 	}
@@ -236,13 +244,17 @@ func (s *Store) Write(ctx context.Context, creds rotation.Credentials, sec rotat
 	if err != nil {
 		return "", err
 	}
-	c, err := s.client(ctx, creds, sec.Where.Region)
+	r, ok := sec.Handle.(*Ref)
+	if !ok {
+		return "", errors.New("kms PutSecretValue: the secret was not read from KMS")
+	}
+	c, err := s.client(ctx, creds, r.RegionID)
 	if err != nil {
 		return "", err
 	}
 	req := kms.CreatePutSecretValueRequest()
-	s.b.Point(req, &req.Port, s.ep, "kms", sec.Where.Region, false)
-	req.SecretName = sec.Where.SecretName
+	s.b.Point(req, &req.Port, s.ep, "kms", r.RegionID, false)
+	req.SecretName = r.SecretName
 	req.VersionId = version
 	req.SecretDataType = TypeText
 	// A string holding a JSON array (the reference; its default is ACSCurrent).
@@ -250,19 +262,23 @@ func (s *Store) Write(ctx context.Context, creds rotation.Credentials, sec rotat
 	req.SecretData = string(config)
 	resp := responses.NewCommonResponse()
 	if err := c.DoAction(req, resp); err != nil {
-		return "", notFound(s.b.Fail(ctx, "kms", "PutSecretValue", err), sec.Where, "")
+		return "", notFound(s.b.Fail(ctx, "kms", "PutSecretValue", err), r, "")
 	}
 	return version, nil
 }
 
-// ReadBack implements rotation.Store: GetSecretValue of the version written.
-func (s *Store) ReadBack(ctx context.Context, creds rotation.Credentials, sec rotation.Secret, version string) (rotation.Secret, error) {
-	resp, err := s.get(ctx, creds, sec.Where, "", version)
-	if err != nil {
-		return rotation.Secret{}, err
+// ReadBack implements port.Store: GetSecretValue of the version written.
+func (s *Store) ReadBack(ctx context.Context, creds port.Credentials, sec port.Secret, version string) (port.Secret, error) {
+	r, ok := sec.Handle.(*Ref)
+	if !ok {
+		return port.Secret{}, errors.New("kms GetSecretValue: the secret was not read from KMS")
 	}
-	got, err := unwrap(sec.Where, resp)
-	if err != nil && rotation.CodeOf(err) == rotation.CorruptSecretData {
+	resp, err := s.get(ctx, creds, r, "", version)
+	if err != nil {
+		return port.Secret{}, err
+	}
+	got, err := unwrap(r, resp)
+	if err != nil && port.CodeOf(err) == port.CorruptSecretData {
 		return got, nil // verification reports the difference
 	}
 	return got, err
@@ -279,13 +295,13 @@ func NewVersionID(now time.Time) (string, error) {
 }
 
 // notFound gives KMS's not-found answer its report code.
-func notFound(err error, wh rotation.Where, version string) error {
-	var ce *aliyun.CallError
-	if !errors.As(err, &ce) || !ce.NotFound(notFoundCodes...) {
+func notFound(err error, r *Ref, version string) error {
+	var ce *port.CallError
+	if !errors.As(err, &ce) || !ce.HasCode(notFoundCodes...) {
 		return err
 	}
 	if version != "" {
-		return rotation.Errorf(rotation.SecretNotFound, "version %q of kms secret %q in %s does not exist (%s)", version, wh.SecretName, wh.Region, ce.Error())
+		return port.Errorf(port.SecretNotFound, "version %q of kms secret %q in %s does not exist (%s)", version, r.SecretName, r.RegionID, ce.Error())
 	}
-	return rotation.Errorf(rotation.SecretNotFound, "kms secret %q does not exist in %s (%s)", wh.SecretName, wh.Region, ce.Error())
+	return port.Errorf(port.SecretNotFound, "kms secret %q does not exist in %s (%s)", r.SecretName, r.RegionID, ce.Error())
 }

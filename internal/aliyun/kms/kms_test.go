@@ -3,32 +3,33 @@ package kms_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
 	"github.com/sae-secret-rotator/rotator/internal/aliyun/kms"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 const region = "cn-hangzhou"
 
 var key = emulator.Credential{AccessKeyID: "STS.kmsTest", AccessKeySecret: "kms-test-secret", SecurityToken: "kms-test-token"}
 
-func creds(c emulator.Credential) rotation.Credentials {
-	return rotation.Credentials{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}
+func creds(c emulator.Credential) port.Credentials {
+	return port.Credentials{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}
 }
 
 // open starts an emulator and opens the store at it, as the function does.
-func open(t *testing.T) (*emulator.Server, rotation.Store) {
+func open(t *testing.T) (*emulator.Server, port.Store) {
 	t.Helper()
 	emu, err := emulator.Start(emulator.Options{Credentials: []emulator.Credential{key}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = emu.Close() })
-	st, err := kms.Kind{}.Open(rotation.Env{APITimeout: 5 * time.Second, Getenv: func(k string) string {
+	st, err := kms.Kind{}.Open(port.Env{APITimeout: 5 * time.Second, Getenv: func(k string) string {
 		if k == kms.EnvEndpoint {
 			return emu.URL()
 		}
@@ -60,8 +61,8 @@ func TestReadWriteReadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := rotation.Where{Store: "kms", Region: region, SecretName: "acr-pull"}
-	if sec.Where != want || sec.ID != region+"/acr-pull" || string(sec.Config) != stored || sec.Version != "v1" {
+	want := port.Where{Store: "kms", Region: region, Fields: []port.Field{port.String("secretName", "acr-pull")}}
+	if !reflect.DeepEqual(sec.Where, want) || sec.ID != region+"/acr-pull" || string(sec.Config) != stored || sec.Version != "v1" {
 		t.Fatalf("read: where %+v id %q version %q, config as stored: %v", sec.Where, sec.ID, sec.Version, string(sec.Config) == stored)
 	}
 
@@ -118,16 +119,17 @@ func TestFailures(t *testing.T) {
 		name      string
 		seed      func(*emulator.Server)
 		signer    emulator.Credential
-		code      rotation.Code // from Read or Find
-		apiCode   string        // an APIError instead
+		code      port.Code // from Read or Find
+		apiCode   string    // an APIError instead
 		throttled bool
 		transient bool
 	}{
-		{name: "binary", seed: func(e *emulator.Server) { e.CreateKMSSecret(region, "s", "AAECAwQF", true) }, code: rotation.UnsupportedSecretType},
-		{name: "not JSON", seed: func(e *emulator.Server) { e.CreateKMSSecret(region, "s", "user:password", false) }, code: rotation.CorruptSecretData},
-		{name: "JSON but not an object", seed: func(e *emulator.Server) { e.CreateKMSSecret(region, "s", `["a"]`, false) }, code: rotation.CorruptSecretData},
-		{name: "auths not an object", seed: func(e *emulator.Server) { e.CreateKMSSecret(region, "s", `{"auths":"x"}`, false) }, code: rotation.CorruptSecretData},
-		{name: "missing", seed: func(e *emulator.Server) { e.CreateKMSSecret("cn-beijing", "s", `{}`, false) }, code: rotation.SecretNotFound},
+		{name: "binary", seed: func(e *emulator.Server) { e.CreateKMSSecret(region, "s", "AAECAwQF", true) }, code: port.UnsupportedSecretType},
+		{name: "not JSON", seed: func(e *emulator.Server) { e.CreateKMSSecret(region, "s", "user:password", false) }, code: port.CorruptSecretData},
+		{name: "empty", seed: func(e *emulator.Server) { e.CreateKMSSecret(region, "s", "", false) }, code: port.CorruptSecretData},
+		{name: "JSON but not an object", seed: func(e *emulator.Server) { e.CreateKMSSecret(region, "s", `["a"]`, false) }, code: port.CorruptSecretData},
+		{name: "auths not an object", seed: func(e *emulator.Server) { e.CreateKMSSecret(region, "s", `{"auths":"x"}`, false) }, code: port.CorruptSecretData},
+		{name: "missing", seed: func(e *emulator.Server) { e.CreateKMSSecret("cn-beijing", "s", `{}`, false) }, code: port.SecretNotFound},
 		{name: "throttled", seed: func(e *emulator.Server) {
 			e.CreateKMSSecret(region, "s", `{}`, false)
 			e.SetFault("kms", emulator.Fault{Throttle: 1})
@@ -151,7 +153,7 @@ func TestFailures(t *testing.T) {
 				_, err = snap.Find(ref("s"))
 			}
 			if tc.apiCode != "" {
-				var ae rotation.APIError
+				var ae port.APIError
 				if !errors.As(err, &ae) || ae.ErrorCode() != tc.apiCode || ae.Throttled() != tc.throttled || ae.Transient() != tc.transient {
 					t.Fatalf("got %v; want an APIError %s (throttled %v, transient %v)", err, tc.apiCode, tc.throttled, tc.transient)
 				}
@@ -160,7 +162,7 @@ func TestFailures(t *testing.T) {
 				}
 				return
 			}
-			if rotation.CodeOf(err) != tc.code {
+			if port.CodeOf(err) != tc.code {
 				t.Fatalf("got %v; want %s", err, tc.code)
 			}
 			for _, v := range emu.KMSValues() {
@@ -178,13 +180,13 @@ func TestFailures(t *testing.T) {
 func TestWriteErrors(t *testing.T) {
 	emu, st := open(t)
 	emu.CreateKMSSecret(region, "s", `{}`, false)
-	sec := rotation.Secret{Where: ref("s").Where(), ID: region + "/s"}
+	sec := port.Secret{Where: ref("s").Where(), ID: region + "/s", Handle: ref("s")}
 	const value = `{"auths":{"r.example.com":{"username":"u","password":"written-password-value"}}}`
 
 	emu.SetKMSEcho(true)
 	emu.SetFault("PutSecretValue", emulator.Fault{Fail: 1})
 	_, err := st.Write(context.Background(), creds(key), sec, []byte(value))
-	var ae rotation.APIError
+	var ae port.APIError
 	if !errors.As(err, &ae) || !ae.Transient() || ae.ErrorCode() != "InternalFailure" {
 		t.Fatalf("got %v; want a transient InternalFailure", err)
 	}
@@ -195,11 +197,11 @@ func TestWriteErrors(t *testing.T) {
 		t.Error("the emulator's echo did not reach ServerMessage(): the check above proves nothing")
 	}
 
-	sec.Where.SecretName = "gone"
-	if _, err := st.Write(context.Background(), creds(key), sec, []byte(value)); rotation.CodeOf(err) != rotation.SecretNotFound {
+	sec.Where, sec.Handle = ref("gone").Where(), ref("gone")
+	if _, err := st.Write(context.Background(), creds(key), sec, []byte(value)); port.CodeOf(err) != port.SecretNotFound {
 		t.Errorf("write to a missing secret: %v; want SecretNotFound", err)
 	}
-	if _, err := st.ReadBack(context.Background(), creds(key), rotation.Secret{Where: ref("s").Where()}, "no-such-version"); rotation.CodeOf(err) != rotation.SecretNotFound {
+	if _, err := st.ReadBack(context.Background(), creds(key), port.Secret{Where: ref("s").Where(), Handle: ref("s")}, "no-such-version"); port.CodeOf(err) != port.SecretNotFound {
 		t.Errorf("read-back of a missing version: %v; want SecretNotFound", err)
 	}
 }
@@ -228,7 +230,7 @@ func TestRefValidate(t *testing.T) {
 }
 
 func TestOpenAndCredentials(t *testing.T) {
-	_, err := kms.Kind{}.Open(rotation.Env{Getenv: func(k string) string {
+	_, err := kms.Kind{}.Open(port.Env{Getenv: func(k string) string {
 		if k == "ROTATOR_KMS_ENDPOINT" {
 			return "http://kms.cn-hangzhou.aliyuncs.com"
 		}
@@ -239,15 +241,15 @@ func TestOpenAndCredentials(t *testing.T) {
 	}
 	_, st := open(t)
 	c, ok := st.(interface {
-		CheckCredentials(rotation.Credentials) error
+		CheckCredentials(port.Credentials) error
 	})
 	if !ok {
 		t.Fatal("the store does not check credentials")
 	}
-	if err := c.CheckCredentials(rotation.Credentials{}); rotation.CodeOf(err) != rotation.InvalidConfig {
+	if err := c.CheckCredentials(port.Credentials{}); port.CodeOf(err) != port.InvalidConfig {
 		t.Errorf("no credentials: %v; want InvalidConfig", err)
 	}
-	if q := st.Quota(); q.Calls <= 0 || q.Per.Duration <= 0 {
+	if q := st.Quota(); q.Calls <= 0 || q.Per <= 0 {
 		t.Errorf("quota %+v", q)
 	}
 }
@@ -261,7 +263,7 @@ func TestAbsentSecretData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := snap.Find(ref("s")); rotation.CodeOf(err) != rotation.CorruptSecretData || !strings.Contains(err.Error(), "carries no SecretData") {
+	if _, err := snap.Find(ref("s")); port.CodeOf(err) != port.CorruptSecretData || !strings.Contains(err.Error(), "carries no SecretData") {
 		t.Errorf("got %v; want CorruptSecretData saying the answer carries no SecretData", err)
 	}
 }
@@ -271,22 +273,22 @@ func TestAbsentSecretData(t *testing.T) {
 func TestSizeLimit(t *testing.T) {
 	emu, st := open(t)
 	emu.CreateKMSSecret(region, "s", `{"auths":{}}`, false)
-	sec := rotation.Secret{Where: ref("s").Where(), ID: region + "/s"}
+	sec := port.Secret{Where: ref("s").Where(), ID: region + "/s", Handle: ref("s")}
 	big := []byte(`{"x":"` + strings.Repeat("a", kms.MaxSecretData-7) + `"}`)
 	if len(big) != kms.MaxSecretData+1 {
 		t.Fatalf("test value of %d bytes", len(big))
 	}
-	err := st.(rotation.SizeLimiter).CheckSize(sec, big)
-	if rotation.CodeOf(err) != rotation.ValueTooLarge || !strings.Contains(err.Error(), "30721 bytes") || !strings.Contains(err.Error(), "at most 30720 bytes") {
+	err := st.(port.SizeLimiter).CheckSize(sec, big)
+	if port.CodeOf(err) != port.ValueTooLarge || !strings.Contains(err.Error(), "30721 bytes") || !strings.Contains(err.Error(), "at most 30720 bytes") {
 		t.Errorf("CheckSize: %v; want ValueTooLarge giving the size and the limit", err)
 	}
-	if _, err := st.Write(context.Background(), creds(key), sec, big); rotation.CodeOf(err) != rotation.ValueTooLarge {
+	if _, err := st.Write(context.Background(), creds(key), sec, big); port.CodeOf(err) != port.ValueTooLarge {
 		t.Errorf("Write: %v; want ValueTooLarge", err)
 	}
 	if n := len(emu.Calls()); n != 0 {
 		t.Errorf("%d calls sent for a value over the limit", n)
 	}
-	if err := st.(rotation.SizeLimiter).CheckSize(sec, big[1:]); err != nil {
+	if err := st.(port.SizeLimiter).CheckSize(sec, big[1:]); err != nil {
 		t.Errorf("a value of exactly the limit: %v", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/dockercfg"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // SAE's answers as the API reference gives them (sae-20190506
@@ -97,10 +97,10 @@ type listSnapshot struct {
 	secrets []secretJSON
 }
 
-// Find implements rotation.Snapshot: exactly one secret must match. Its
+// Find implements port.Snapshot: exactly one secret must match. Its
 // type is checked from the listing; its value comes from the listing where
 // it carries one, else Find answers Resolved and the engine reads it alone.
-func (s *listSnapshot) Find(ref rotation.SecretRef) (rotation.Secret, error) {
+func (s *listSnapshot) Find(ref port.SecretRef) (port.Secret, error) {
 	r := ref.(*Ref)
 	var found []*secretJSON
 	for i := range s.secrets {
@@ -113,10 +113,10 @@ func (s *listSnapshot) Find(ref rotation.SecretRef) (rotation.Secret, error) {
 	case 1:
 	case 0:
 		s.mem.forget(r.NamespaceID, r.SecretName)
-		return rotation.Secret{}, rotation.Errorf(rotation.SecretNotFound, "%s does not exist", describe(r))
+		return port.Secret{}, port.Errorf(port.SecretNotFound, "%s does not exist", describe(r))
 	default:
 		s.mem.forget(r.NamespaceID, r.SecretName)
-		return rotation.Secret{}, rotation.Errorf(rotation.SecretNotFound, "%d secrets are named %q in namespace %s: give secretId instead",
+		return port.Secret{}, port.Errorf(port.SecretNotFound, "%d secrets are named %q in namespace %s: give secretId instead",
 			len(found), r.SecretName, r.NamespaceID)
 	}
 	sec := found[0]
@@ -128,7 +128,7 @@ func (s *listSnapshot) Find(ref rotation.SecretRef) (rotation.Secret, error) {
 		if err != nil {
 			return got, err
 		}
-		return got, &rotation.Resolved{Ref: &one{ns: got.Where.NamespaceID, id: sec.SecretID, name: r.SecretName}}
+		return got, &port.Resolved{Ref: &one{ns: got.Handle.(*one).ns, id: sec.SecretID, name: r.SecretName}}
 	}
 	return unwrap(s.ns, sec, sec.SecretData)
 }
@@ -140,23 +140,22 @@ type oneSnapshot struct {
 	missing bool        // InvalidSecretId.NotFound
 }
 
-// Find implements rotation.Snapshot for a ref from Resolved or ReadAlone:
+// Find implements port.Snapshot for a ref from Resolved or ReadAlone:
 // a secret resolved from a name must still answer to it.
-func (s *oneSnapshot) Find(ref rotation.SecretRef) (rotation.Secret, error) {
+func (s *oneSnapshot) Find(ref port.SecretRef) (port.Secret, error) {
 	o := ref.(*one)
-	wh := o.where()
 	switch {
 	case s.missing && o.name != "":
 		s.mem.forget(o.ns, o.name)
-		return rotation.Secret{Where: wh}, rotation.ErrMoved
+		return port.Secret{Where: o.Where()}, port.ErrMoved
 	case s.missing:
-		return rotation.Secret{Where: wh}, rotation.Errorf(rotation.SecretNotFound, "secret %d does not exist in namespace %s (DescribeSecret: %s)", o.id, o.ns, codeNoSecret)
+		return port.Secret{Where: o.Where()}, port.Errorf(port.SecretNotFound, "secret %d does not exist in namespace %s (DescribeSecret: %s)", o.id, o.ns, codeNoSecret)
 	case s.sec == nil:
-		return rotation.Secret{Where: wh, ID: o.Key()}, rotation.Errorf(rotation.CorruptSecretData,
+		return port.Secret{Where: o.Where(), ID: o.Key()}, port.Errorf(port.CorruptSecretData,
 			"the DescribeSecret answer for secret %d in namespace %s carries no Data: nothing is written", o.id, o.ns)
 	case o.name != "" && s.sec.SecretName != o.name:
 		s.mem.forget(o.ns, o.name)
-		return rotation.Secret{Where: wh}, rotation.ErrMoved
+		return port.Secret{Where: o.Where()}, port.ErrMoved
 	}
 	if o.name != "" {
 		s.mem.resolved(o.ns, o.name, o.id)
@@ -166,23 +165,23 @@ func (s *oneSnapshot) Find(ref rotation.SecretRef) (rotation.Secret, error) {
 
 // identify is a secret's identity for the report and the lock, and its
 // type check; the identity is filled in either way.
-func identify(ns string, w *secretJSON) (rotation.Secret, error) {
+func identify(ns string, w *secretJSON) (port.Secret, error) {
 	if w.NamespaceID != "" {
 		ns = w.NamespaceID
 	}
-	region, _, _ := strings.Cut(ns, ":")
-	apps := make([]rotation.App, 0, len(w.RelateApps))
+	apps := make([]port.Consumer, 0, len(w.RelateApps))
 	for _, a := range w.RelateApps {
-		apps = append(apps, rotation.App{AppID: a.AppID, AppName: a.AppName})
+		apps = append(apps, port.Consumer{ID: a.AppID, Name: a.AppName})
 	}
-	sec := rotation.Secret{
-		Where:     rotation.Where{Store: "sae", Region: region, NamespaceID: ns, SecretID: w.SecretID, SecretName: w.SecretName},
+	sec := port.Secret{
+		Where:     where(ns, w.SecretID, w.SecretName),
 		ID:        ns + "/" + strconv.FormatInt(w.SecretID, 10),
 		Consumers: apps,
 		Changed:   changed(w.UpdateTime),
+		Handle:    &one{ns: ns, id: w.SecretID}, // where a write and its read-back go
 	}
 	if w.SecretType != DockerConfigType {
-		return sec, rotation.Errorf(rotation.UnsupportedSecretType, "secret %d has type %q; only %q secrets are rotated", w.SecretID, w.SecretType, DockerConfigType)
+		return sec, port.Errorf(port.UnsupportedSecretType, "secret %d has type %q; only %q secrets are rotated", w.SecretID, w.SecretType, DockerConfigType)
 	}
 	return sec, nil
 }
@@ -190,7 +189,7 @@ func identify(ns string, w *secretJSON) (rotation.Secret, error) {
 // unwrap checks the type and decodes .dockerconfigjson of data. No value
 // (SecretData absent or null, or no .dockerconfigjson key) is corrupt,
 // never an empty config; a present empty string reads as {}.
-func unwrap(ns string, w *secretJSON, raw json.RawMessage) (rotation.Secret, error) {
+func unwrap(ns string, w *secretJSON, raw json.RawMessage) (port.Secret, error) {
 	sec, err := identify(ns, w)
 	if err != nil {
 		return sec, err
@@ -199,18 +198,18 @@ func unwrap(ns string, w *secretJSON, raw json.RawMessage) (rotation.Secret, err
 	enc, ok := data[DockerConfigKey]
 	switch {
 	case err != nil:
-		return sec, rotation.Errorf(rotation.CorruptSecretData, "secret %d: %v; nothing is written", w.SecretID, err)
+		return sec, port.Errorf(port.CorruptSecretData, "secret %d: %v; nothing is written", w.SecretID, err)
 	case data == nil:
-		return sec, rotation.Errorf(rotation.CorruptSecretData, "the answer for secret %d carries no SecretData: it is not read as an empty docker config, and nothing is written", w.SecretID)
+		return sec, port.Errorf(port.CorruptSecretData, "the answer for secret %d carries no SecretData: it is not read as an empty docker config, and nothing is written", w.SecretID)
 	case !ok:
-		return sec, rotation.Errorf(rotation.CorruptSecretData, "the SecretData of secret %d has no %s key; nothing is written", w.SecretID, DockerConfigKey)
+		return sec, port.Errorf(port.CorruptSecretData, "the SecretData of secret %d has no %s key; nothing is written", w.SecretID, DockerConfigKey)
 	}
 	doc, err := dockercfg.Unwrap(enc)
 	if err == nil {
 		err = dockercfg.Check(doc)
 	}
 	if err != nil {
-		return sec, rotation.Errorf(rotation.CorruptSecretData, "%s of secret %d does not decode: %v", DockerConfigKey, w.SecretID, err)
+		return sec, port.Errorf(port.CorruptSecretData, "%s of secret %d does not decode: %v", DockerConfigKey, w.SecretID, err)
 	}
 	sec.Config = doc
 	delete(data, DockerConfigKey)
@@ -242,11 +241,11 @@ func (o *one) Key() string     { return o.ns + "/" + strconv.FormatInt(o.id, 10)
 // Group is the secret alone; '#' never occurs in a namespace id.
 func (o *one) Group() string { return o.ns + "#" + strconv.FormatInt(o.id, 10) }
 
-func (o *one) Where() rotation.Where { return o.where() }
-
-func (o *one) where() rotation.Where {
+func (o *one) Where() port.Where { return where(o.ns, o.id, o.name) }
+func (o *one) Describe() string  { return o.Where().Describe() }
+func (o *one) region() string {
 	region, _, _ := strings.Cut(o.ns, ":")
-	return rotation.Where{Store: "sae", Region: region, NamespaceID: o.ns, SecretID: o.id, SecretName: o.name}
+	return region
 }
 
 func describe(r *Ref) string {

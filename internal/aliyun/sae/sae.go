@@ -24,7 +24,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/sae"
 
 	"github.com/sae-secret-rotator/rotator/internal/aliyun"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // EnvEndpoint overrides SAE's regional endpoint.
@@ -40,14 +40,14 @@ const (
 // Kind is the `sae` store of the configuration.
 type Kind struct{}
 
-// Name implements rotation.StoreKind.
+// Name implements port.StoreKind.
 func (Kind) Name() string { return "sae" }
 
-// NewRef implements rotation.StoreKind.
-func (Kind) NewRef() rotation.SecretRef { return &Ref{} }
+// NewRef implements port.StoreKind.
+func (Kind) NewRef() port.SecretRef { return &Ref{} }
 
-// Open implements rotation.StoreKind.
-func (Kind) Open(env rotation.Env) (rotation.Store, error) {
+// Open implements port.StoreKind.
+func (Kind) Open(env port.Env) (port.Store, error) {
 	ep, err := aliyun.ParseEndpoint(EnvEndpoint, env.Getenv(EnvEndpoint))
 	if err != nil {
 		return nil, err
@@ -65,7 +65,7 @@ type Ref struct {
 
 var namespaceID = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+(:[A-Za-z0-9_-]+)?$`)
 
-// Validate implements rotation.SecretRef.
+// Validate implements port.SecretRef.
 func (r *Ref) Validate() error {
 	switch {
 	case r.NamespaceID == "":
@@ -78,7 +78,7 @@ func (r *Ref) Validate() error {
 		return errors.New("give secretId or secretName, not both")
 	case r.SecretID < 0:
 		return errors.New("secretId must be positive")
-	case r.SecretName != "" && !rotation.Printable(r.SecretName):
+	case r.SecretName != "" && !port.Printable(r.SecretName):
 		return errors.New("secretName must be printable ASCII without spaces, at most 253 characters")
 	}
 	return nil
@@ -90,7 +90,7 @@ func (r *Ref) Region() string {
 	return region
 }
 
-// Key implements rotation.SecretRef.
+// Key implements port.SecretRef.
 func (r *Ref) Key() string {
 	if r.SecretName != "" {
 		return r.NamespaceID + "/name:" + r.SecretName
@@ -98,12 +98,42 @@ func (r *Ref) Key() string {
 	return r.NamespaceID + "/" + strconv.FormatInt(r.SecretID, 10)
 }
 
-// Group implements rotation.SecretRef: a namespace is read in one call.
+// Group implements port.SecretRef: a namespace is read in one call.
 func (r *Ref) Group() string { return r.NamespaceID }
 
-// Where implements rotation.SecretRef.
-func (r *Ref) Where() rotation.Where {
-	return rotation.Where{Store: "sae", Region: r.Region(), NamespaceID: r.NamespaceID, SecretID: r.SecretID, SecretName: r.SecretName}
+// Where implements port.SecretRef.
+func (r *Ref) Where() port.Where { return where(r.NamespaceID, r.SecretID, r.SecretName) }
+
+// Describe implements port.SecretRef.
+func (r *Ref) Describe() string { return r.Where().Describe() }
+
+// where names an SAE secret in the report and the logs: its namespace, and
+// its id and name where known (0 and "" are left out).
+func where(ns string, id int64, name string) port.Where {
+	region, _, _ := strings.Cut(ns, ":")
+	wh := port.Where{Store: "sae", Region: region, Fields: make([]port.Field, 1, 3), Describer: describeWhere}
+	wh.Fields[0] = port.String("namespaceId", ns)
+	if id != 0 {
+		wh.Fields = append(wh.Fields, port.Int("secretId", id))
+	}
+	if name != "" {
+		wh.Fields = append(wh.Fields, port.String("secretName", name))
+	}
+	return wh
+}
+
+// describeWhere names an SAE secret in messages, by id where known:
+// "sae secret 16 in namespace cn-hangzhou:prod".
+func describeWhere(wh port.Where) string {
+	ns, _ := wh.Lookup("namespaceId")
+	if id, ok := wh.Lookup("secretId"); ok {
+		return fmt.Sprintf("sae secret %d in namespace %s", id, ns)
+	}
+	name, _ := wh.Lookup("secretName")
+	if name == nil {
+		name = ""
+	}
+	return fmt.Sprintf("sae secret %q in namespace %s", name, ns)
 }
 
 // Store is SAE's secrets, signed with each invocation's credentials. For
@@ -112,18 +142,18 @@ func (r *Ref) Where() rotation.Where {
 type Store struct {
 	b     *aliyun.Backend
 	ep    aliyun.Endpoint
-	quota rotation.Quota
+	quota port.Quota
 	mem   memory
 }
 
-// Quota implements rotation.Store: about 60 calls a minute per account,
+// Quota implements port.Store: about 60 calls a minute per account,
 // across all of SAE's APIs (the configuration's quota).
-func (s *Store) Quota() rotation.Quota { return s.quota }
+func (s *Store) Quota() port.Quota { return s.quota }
 
 // CheckCredentials refuses an invocation without Alibaba Cloud credentials.
-func (s *Store) CheckCredentials(c rotation.Credentials) error { return aliyun.CheckCredentials(c) }
+func (s *Store) CheckCredentials(c port.Credentials) error { return aliyun.CheckCredentials(c) }
 
-func (s *Store) client(ctx context.Context, creds rotation.Credentials, region string) (*sae.Client, error) {
+func (s *Store) client(ctx context.Context, creds port.Credentials, region string) (*sae.Client, error) {
 	c, err := sae.NewClientWithOptions(region, s.b.Config(), aliyun.Credential(creds))
 	if err != nil {
 		return nil, fmt.Errorf("sae: cannot build a client for region %s", region)
@@ -135,35 +165,35 @@ func (s *Store) client(ctx context.Context, creds rotation.Credentials, region s
 // call sends one request and decodes its raw JSON answer into out: the
 // SDK's response structs cannot tell an absent member from an empty one
 // (its Data struct is shared by 64 SAE answers), so none of them is used.
-func (s *Store) call(ctx context.Context, creds rotation.Credentials, region, action string, req requests.AcsRequest, port *string, out answer) error {
+func (s *Store) call(ctx context.Context, creds port.Credentials, region, action string, req requests.AcsRequest, reqPort *string, out answer) error {
 	c, err := s.client(ctx, creds, region)
 	if err != nil {
 		return err
 	}
-	s.b.Point(req, port, s.ep, "sae", region, true)
+	s.b.Point(req, reqPort, s.ep, "sae", region, true)
 	resp := responses.NewCommonResponse()
 	if err := c.DoAction(req, resp); err != nil {
 		return s.b.Fail(ctx, "sae", action, err)
 	}
 	if err := json.Unmarshal(resp.GetHttpContentBytes(), out); err != nil {
-		return &aliyun.CallError{Product: "sae", Action: action, Status: resp.GetHttpStatus(), Code: "InvalidResponse",
+		return &port.CallError{Product: "sae", Action: action, Status: resp.GetHttpStatus(), Code: "InvalidResponse",
 			Detail: "the answer is not the documented JSON"}
 	}
 	e := out.head()
 	return aliyun.Envelope("sae", action, resp.GetHttpStatus(), e.Success, e.Code, e.Message)
 }
 
-// Read implements rotation.Store: ListSecrets reads a namespace (it names
+// Read implements port.Store: ListSecrets reads a namespace (it names
 // its secrets; an older API also answered their values), DescribeSecret
 // one secret (a ref that Find resolved or ReadAlone knew).
-func (s *Store) Read(ctx context.Context, creds rotation.Credentials, ref rotation.SecretRef) (rotation.Snapshot, error) {
+func (s *Store) Read(ctx context.Context, creds port.Credentials, ref port.SecretRef) (port.Snapshot, error) {
 	switch r := ref.(type) {
 	case *Ref:
 		req := sae.CreateListSecretsRequest()
 		req.NamespaceId = r.NamespaceID
 		var ans listAnswer
 		if err := s.call(ctx, creds, r.Region(), "ListSecrets", req, &req.Port, &ans); err != nil {
-			return nil, notFound(err, rotation.Where{Store: "sae", Region: r.Region(), NamespaceID: r.NamespaceID})
+			return nil, notFound(err, r.NamespaceID, 0)
 		}
 		snap := &listSnapshot{mem: &s.mem, ns: r.NamespaceID}
 		if ans.Data != nil {
@@ -172,7 +202,7 @@ func (s *Store) Read(ctx context.Context, creds rotation.Credentials, ref rotati
 		s.mem.listed(r.NamespaceID, snap.secrets)
 		return snap, nil
 	case *one:
-		sec, missing, err := s.describe(ctx, creds, r.where())
+		sec, missing, err := s.describe(ctx, creds, r)
 		if err != nil {
 			return nil, err
 		}
@@ -182,25 +212,25 @@ func (s *Store) Read(ctx context.Context, creds rotation.Credentials, ref rotati
 }
 
 // describe is DescribeSecret; missing reports InvalidSecretId.NotFound.
-func (s *Store) describe(ctx context.Context, creds rotation.Credentials, wh rotation.Where) (sec *secretJSON, missing bool, err error) {
+func (s *Store) describe(ctx context.Context, creds port.Credentials, o *one) (sec *secretJSON, missing bool, err error) {
 	req := sae.CreateDescribeSecretRequest()
-	req.NamespaceId = wh.NamespaceID
-	req.SecretId = requests.NewInteger64(wh.SecretID)
+	req.NamespaceId = o.ns
+	req.SecretId = requests.NewInteger64(o.id)
 	var ans describeAnswer
-	if err := s.call(ctx, creds, wh.Region, "DescribeSecret", req, &req.Port, &ans); err != nil {
-		var ce *aliyun.CallError
-		if errors.As(err, &ce) && ce.NotFound(codeNoSecret) {
+	if err := s.call(ctx, creds, o.region(), "DescribeSecret", req, &req.Port, &ans); err != nil {
+		var ce *port.CallError
+		if errors.As(err, &ce) && ce.HasCode(codeNoSecret) {
 			return nil, true, nil
 		}
-		return nil, false, notFound(err, wh)
+		return nil, false, notFound(err, o.ns, o.id)
 	}
 	return ans.Data, false, nil
 }
 
-// ReadAlone implements rotation.Resolver: a secret by id is read with
+// ReadAlone implements port.Resolver: a secret by id is read with
 // DescribeSecret, and so is one by a name this process resolved before;
 // where the namespace's ListSecrets carried values, it is read instead.
-func (s *Store) ReadAlone(ref rotation.SecretRef) (rotation.SecretRef, bool) {
+func (s *Store) ReadAlone(ref port.SecretRef) (port.SecretRef, bool) {
 	r, ok := ref.(*Ref)
 	if !ok {
 		return nil, false
@@ -208,29 +238,33 @@ func (s *Store) ReadAlone(ref rotation.SecretRef) (rotation.SecretRef, bool) {
 	return s.mem.alone(r)
 }
 
-// Write implements rotation.Store: UpdateSecret replaces the secret's data,
+// Write implements port.Store: UpdateSecret replaces the secret's data,
 // so every key is sent. The query value is the wrapped form
 // {"SecretData":"<JSON object>"} of the current API reference
 // (docs/cloud-apis.md); the SDK would send the bare object.
-func (s *Store) Write(ctx context.Context, creds rotation.Credentials, sec rotation.Secret, config []byte) (string, error) {
+func (s *Store) Write(ctx context.Context, creds port.Credentials, sec port.Secret, config []byte) (string, error) {
+	o, ok := sec.Handle.(*one)
+	if !ok {
+		return "", errors.New("sae UpdateSecret: the secret was not read from SAE")
+	}
 	wrapped, err := wrap(sec, config)
 	if err != nil {
 		return "", err
 	}
 	req := sae.CreateUpdateSecretRequest()
-	req.NamespaceId = sec.Where.NamespaceID
-	req.SecretId = requests.NewInteger64(sec.Where.SecretID)
+	req.NamespaceId = o.ns
+	req.SecretId = requests.NewInteger64(o.id)
 	req.SecretData = wrapped
 	var ans updateAnswer
-	if err := s.call(ctx, creds, sec.Where.Region, "UpdateSecret", req, &req.Port, &ans); err != nil {
-		return "", notFound(err, sec.Where)
+	if err := s.call(ctx, creds, o.region(), "UpdateSecret", req, &req.Port, &ans); err != nil {
+		return "", notFound(err, o.ns, o.id)
 	}
 	return "", nil
 }
 
 // wrap builds UpdateSecret's SecretData: every key of the secret, the
 // docker config base64-encoded, in SAE's wrapped form.
-func wrap(sec rotation.Secret, config []byte) (string, error) {
+func wrap(sec port.Secret, config []byte) (string, error) {
 	data := make(map[string]string, len(sec.Rest)+1)
 	for k, v := range sec.Rest {
 		data[k] = v
@@ -249,7 +283,7 @@ func wrap(sec rotation.Secret, config []byte) (string, error) {
 
 // WireForms is the write's request value, for the engine's redactor: a
 // server that quotes the request quotes this.
-func (s *Store) WireForms(sec rotation.Secret, config []byte) []string {
+func (s *Store) WireForms(sec port.Secret, config []byte) []string {
 	wrapped, err := wrap(sec, config)
 	if err != nil {
 		return nil
@@ -257,20 +291,23 @@ func (s *Store) WireForms(sec rotation.Secret, config []byte) []string {
 	return []string{wrapped}
 }
 
-// ReadBack implements rotation.Store with DescribeSecret.
-func (s *Store) ReadBack(ctx context.Context, creds rotation.Credentials, sec rotation.Secret, _ string) (rotation.Secret, error) {
-	wh := sec.Where
-	got, missing, err := s.describe(ctx, creds, wh)
+// ReadBack implements port.Store with DescribeSecret.
+func (s *Store) ReadBack(ctx context.Context, creds port.Credentials, sec port.Secret, _ string) (port.Secret, error) {
+	o, ok := sec.Handle.(*one)
+	if !ok {
+		return port.Secret{}, errors.New("sae DescribeSecret: the secret was not read from SAE")
+	}
+	got, missing, err := s.describe(ctx, creds, o)
 	switch {
 	case err != nil:
-		return rotation.Secret{}, err
+		return port.Secret{}, err
 	case missing:
-		return rotation.Secret{}, rotation.Errorf(rotation.SecretNotFound, "secret %d does not exist in namespace %s (DescribeSecret: %s)", wh.SecretID, wh.NamespaceID, codeNoSecret)
+		return port.Secret{}, port.Errorf(port.SecretNotFound, "secret %d does not exist in namespace %s (DescribeSecret: %s)", o.id, o.ns, codeNoSecret)
 	case got == nil:
-		return rotation.Secret{Where: wh}, nil // verification reports the difference
+		return port.Secret{Where: sec.Where}, nil // verification reports the difference
 	}
-	back, err := unwrap(wh.NamespaceID, got, got.SecretData)
-	if rotation.CodeOf(err) == rotation.CorruptSecretData {
+	back, err := unwrap(o.ns, got, got.SecretData)
+	if port.CodeOf(err) == port.CorruptSecretData {
 		return back, nil // verification reports the difference
 	}
 	return back, err
@@ -283,13 +320,13 @@ const (
 )
 
 // notFound gives SAE's not-found answers their report code.
-func notFound(err error, wh rotation.Where) error {
-	var ce *aliyun.CallError
-	if errors.As(err, &ce) && ce.NotFound(codeNoNamespace, codeNoSecret) {
+func notFound(err error, ns string, id int64) error {
+	var ce *port.CallError
+	if errors.As(err, &ce) && ce.HasCode(codeNoNamespace, codeNoSecret) {
 		if ce.Code == codeNoNamespace {
-			return rotation.Errorf(rotation.SecretNotFound, "namespace %s does not exist (%s)", wh.NamespaceID, ce.Error())
+			return port.Errorf(port.SecretNotFound, "namespace %s does not exist (%s)", ns, ce.Error())
 		}
-		return rotation.Errorf(rotation.SecretNotFound, "secret %d does not exist in namespace %s (%s)", wh.SecretID, wh.NamespaceID, ce.Error())
+		return port.Errorf(port.SecretNotFound, "secret %d does not exist in namespace %s (%s)", id, ns, ce.Error())
 	}
 	return err
 }

@@ -11,19 +11,19 @@ import (
 
 	"github.com/sae-secret-rotator/rotator/emulator"
 	"github.com/sae-secret-rotator/rotator/internal/aliyun/sae"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 const ns = "cn-hangzhou:prod"
 
 var key = emulator.Credential{AccessKeyID: "STS.saeTest", AccessKeySecret: "sae-test-secret", SecurityToken: "sae-test-token"}
 
-func creds() rotation.Credentials {
-	return rotation.Credentials{AccessKeyID: key.AccessKeyID, AccessKeySecret: key.AccessKeySecret, SecurityToken: key.SecurityToken}
+func creds() port.Credentials {
+	return port.Credentials{AccessKeyID: key.AccessKeyID, AccessKeySecret: key.AccessKeySecret, SecurityToken: key.SecurityToken}
 }
 
 // open starts an emulator and opens the store at it, as the function does.
-func open(t *testing.T) (*emulator.Server, rotation.Store) {
+func open(t *testing.T) (*emulator.Server, port.Store) {
 	t.Helper()
 	emu, err := emulator.Start(emulator.Options{Credentials: []emulator.Credential{key}, Quota: -1})
 	if err != nil {
@@ -34,9 +34,9 @@ func open(t *testing.T) (*emulator.Server, rotation.Store) {
 }
 
 // openAt opens a store, with a memory of its own, at an emulator.
-func openAt(t *testing.T, emu *emulator.Server) rotation.Store {
+func openAt(t *testing.T, emu *emulator.Server) port.Store {
 	t.Helper()
-	st, err := sae.Kind{}.Open(rotation.Env{APITimeout: 5 * time.Second, Quota: rotation.Quota{Calls: 60},
+	st, err := sae.Kind{}.Open(port.Env{APITimeout: 5 * time.Second, Quota: port.Quota{Calls: 60},
 		Getenv: func(k string) string {
 			if k == sae.EnvEndpoint {
 				return emu.URL()
@@ -56,26 +56,26 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 // read reads a secret as the engine does: ReadAlone's ref, or the
 // namespace's ListSecrets and then, where Find answers Resolved, a
 // DescribeSecret of the secret alone.
-func read(t *testing.T, st rotation.Store, ref rotation.SecretRef) (rotation.Secret, error) {
+func read(t *testing.T, st port.Store, ref port.SecretRef) (port.Secret, error) {
 	t.Helper()
 	ctx := context.Background()
-	if alone, ok := st.(rotation.Resolver).ReadAlone(ref); ok {
+	if alone, ok := st.(port.Resolver).ReadAlone(ref); ok {
 		ref = alone
 	}
 	for range 2 {
 		snap, err := st.Read(ctx, creds(), ref)
 		if err != nil {
-			return rotation.Secret{}, err
+			return port.Secret{}, err
 		}
 		sec, err := snap.Find(ref)
-		var res *rotation.Resolved
+		var res *port.Resolved
 		if !errors.As(err, &res) {
 			return sec, err
 		}
 		ref = res.Ref
 	}
 	t.Fatal("a read of the secret alone answered Resolved")
-	return rotation.Secret{}, nil
+	return port.Secret{}, nil
 }
 
 func actions(emu *emulator.Server) string {
@@ -102,21 +102,21 @@ func TestFind(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		ref   sae.Ref
-		code  rotation.Code
+		code  port.Code
 		calls string
 	}{
 		{"by id", sae.Ref{NamespaceID: ns, SecretID: good}, "", "DescribeSecret"},
 		{"by name", sae.Ref{NamespaceID: ns, SecretName: "good"}, "", "ListSecrets DescribeSecret"},
-		{"wrong type, from the listing", sae.Ref{NamespaceID: ns, SecretName: "opaque"}, rotation.UnsupportedSecretType, "ListSecrets"},
-		{"not base64", sae.Ref{NamespaceID: ns, SecretName: "corrupt"}, rotation.CorruptSecretData, "ListSecrets DescribeSecret"},
-		{"two of that name", sae.Ref{NamespaceID: ns, SecretName: "twice"}, rotation.SecretNotFound, "ListSecrets"},
-		{"no such name", sae.Ref{NamespaceID: ns, SecretName: "none"}, rotation.SecretNotFound, "ListSecrets"},
-		{"no such id", sae.Ref{NamespaceID: ns, SecretID: 999}, rotation.SecretNotFound, "DescribeSecret"},
+		{"wrong type, from the listing", sae.Ref{NamespaceID: ns, SecretName: "opaque"}, port.UnsupportedSecretType, "ListSecrets"},
+		{"not base64", sae.Ref{NamespaceID: ns, SecretName: "corrupt"}, port.CorruptSecretData, "ListSecrets DescribeSecret"},
+		{"two of that name", sae.Ref{NamespaceID: ns, SecretName: "twice"}, port.SecretNotFound, "ListSecrets"},
+		{"no such name", sae.Ref{NamespaceID: ns, SecretName: "none"}, port.SecretNotFound, "ListSecrets"},
+		{"no such id", sae.Ref{NamespaceID: ns, SecretID: 999}, port.SecretNotFound, "DescribeSecret"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			emu.ResetCalls()
 			sec, err := read(t, openAt(t, emu), &tc.ref)
-			if rotation.CodeOf(err) != tc.code {
+			if port.CodeOf(err) != tc.code {
 				t.Fatalf("error %v, want code %q", err, tc.code)
 			}
 			if got := actions(emu); got != tc.calls {
@@ -125,7 +125,7 @@ func TestFind(t *testing.T) {
 			if tc.code != "" {
 				return
 			}
-			if sec.Where.SecretID != good || sec.Where.SecretName != "good" || sec.Where.Region != "cn-hangzhou" || string(sec.Config) != doc {
+			if secretID(sec) != good || secretName(sec) != "good" || sec.Where.Region != "cn-hangzhou" || string(sec.Config) != doc {
 				t.Errorf("found %+v, config as stored: %v", sec.Where, string(sec.Config) == doc)
 			}
 			if sec.Rest["notes"] != "kept" || len(sec.Rest) != 1 || len(sec.Consumers) != 1 || sec.ID != ns+"/1" {
@@ -148,29 +148,29 @@ func TestAbsentValueIsCorrupt(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		edit func(map[string]any)
-		code rotation.Code
+		code port.Code
 		want string
 	}{
-		{"no SecretData member", data(func(d map[string]any) { delete(d, "SecretData") }), rotation.CorruptSecretData, "carries no SecretData"},
-		{"SecretData null", data(func(d map[string]any) { d["SecretData"] = nil }), rotation.CorruptSecretData, "carries no SecretData"},
-		{"no .dockerconfigjson key", data(func(d map[string]any) { d["SecretData"] = map[string]any{"notes": "kept"} }), rotation.CorruptSecretData, "no .dockerconfigjson key"},
-		{".dockerconfigjson null", data(func(d map[string]any) { d["SecretData"] = map[string]any{sae.DockerConfigKey: nil} }), rotation.CorruptSecretData, "not a string"},
-		{"a value not a string", data(func(d map[string]any) { d["SecretData"].(map[string]any)["notes"] = 7 }), rotation.CorruptSecretData, "not a string"},
-		{"no Data", func(ans map[string]any) { delete(ans, "Data") }, rotation.CorruptSecretData, "carries no Data"},
+		{"no SecretData member", data(func(d map[string]any) { delete(d, "SecretData") }), port.CorruptSecretData, "carries no SecretData"},
+		{"SecretData null", data(func(d map[string]any) { d["SecretData"] = nil }), port.CorruptSecretData, "carries no SecretData"},
+		{"no .dockerconfigjson key", data(func(d map[string]any) { d["SecretData"] = map[string]any{"notes": "kept"} }), port.CorruptSecretData, "no .dockerconfigjson key"},
+		{".dockerconfigjson null", data(func(d map[string]any) { d["SecretData"] = map[string]any{sae.DockerConfigKey: nil} }), port.CorruptSecretData, "not a string"},
+		{"a value not a string", data(func(d map[string]any) { d["SecretData"].(map[string]any)["notes"] = 7 }), port.CorruptSecretData, "not a string"},
+		{"no Data", func(ans map[string]any) { delete(ans, "Data") }, port.CorruptSecretData, "carries no Data"},
 		{"empty .dockerconfigjson", data(func(d map[string]any) { d["SecretData"] = map[string]any{sae.DockerConfigKey: ""} }), "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			emu.SetAnswerEdit("sae", "DescribeSecret", tc.edit)
 			defer emu.SetAnswerEdit("sae", "DescribeSecret", nil)
 			sec, err := read(t, st, &sae.Ref{NamespaceID: ns, SecretID: id})
-			if rotation.CodeOf(err) != tc.code || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			if port.CodeOf(err) != tc.code || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("error %v, want code %q saying %q", err, tc.code, tc.want)
 			}
 			if tc.code == "" && string(sec.Config) != "{}" {
 				t.Errorf("an empty .dockerconfigjson reads as %d bytes, want {}", len(sec.Config))
 			}
-			if sec.Where.SecretID != id {
-				t.Errorf("the failure names secret %d, want %d", sec.Where.SecretID, id)
+			if secretID(sec) != id {
+				t.Errorf("the failure names secret %d, want %d", secretID(sec), id)
 			}
 		})
 	}
@@ -186,7 +186,7 @@ func TestListSecretsCarryingData(t *testing.T) {
 	id, _ := emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: "good", Type: sae.DockerConfigType,
 		Data: map[string]string{sae.DockerConfigKey: b64(doc), "notes": "kept"}})
 	byName, byID := &sae.Ref{NamespaceID: ns, SecretName: "good"}, &sae.Ref{NamespaceID: ns, SecretID: id}
-	if _, ok := st.(rotation.Resolver).ReadAlone(byID); !ok {
+	if _, ok := st.(port.Resolver).ReadAlone(byID); !ok {
 		t.Fatal("a secret by id is read alone until a listing is seen to carry values")
 	}
 	sec, err := read(t, st, byName)
@@ -197,7 +197,7 @@ func TestListSecretsCarryingData(t *testing.T) {
 		t.Errorf("calls %q, want ListSecrets alone", got)
 	}
 	for _, ref := range []*sae.Ref{byID, byName} {
-		if _, ok := st.(rotation.Resolver).ReadAlone(ref); ok {
+		if _, ok := st.(port.Resolver).ReadAlone(ref); ok {
 			t.Errorf("%+v: read alone although the namespace's listing carries values", *ref)
 		}
 	}
@@ -213,7 +213,7 @@ func TestListSecretsCarryingData(t *testing.T) {
 	if got := actions(emu); got != "ListSecrets DescribeSecret" {
 		t.Errorf("calls %q, want ListSecrets DescribeSecret", got)
 	}
-	if _, ok := st.(rotation.Resolver).ReadAlone(byID); !ok {
+	if _, ok := st.(port.Resolver).ReadAlone(byID); !ok {
 		t.Error("a listing without values must end the batched path")
 	}
 }
@@ -245,10 +245,10 @@ func TestResolvedNameReused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := snap.Find(alone); !errors.Is(err, rotation.ErrMoved) {
+		if _, err := snap.Find(alone); !errors.Is(err, port.ErrMoved) {
 			t.Errorf("%s: %v, want ErrMoved", why, err)
 		}
-		if _, ok := st.(rotation.Resolver).ReadAlone(ref); ok {
+		if _, ok := st.(port.Resolver).ReadAlone(ref); ok {
 			t.Errorf("%s: the resolution was kept", why)
 		}
 	}
@@ -268,8 +268,8 @@ func TestResolvedNameReused(t *testing.T) {
 		t.Fatal(err)
 	}
 	emu.ResetCalls()
-	if sec, err := read(t, st, ref); err != nil || sec.Where.SecretID == id {
-		t.Fatalf("the name, given to a new secret: %v, id %d (the old one was %d)", err, sec.Where.SecretID, id)
+	if sec, err := read(t, st, ref); err != nil || secretID(sec) == id {
+		t.Fatalf("the name, given to a new secret: %v, id %d (the old one was %d)", err, secretID(sec), id)
 	}
 	if got := actions(emu); got != "ListSecrets DescribeSecret" {
 		t.Errorf("calls %q", got)
@@ -277,9 +277,9 @@ func TestResolvedNameReused(t *testing.T) {
 }
 
 // aloneRef is ReadAlone's ref for r.
-func aloneRef(t *testing.T, st rotation.Store, r *sae.Ref) rotation.SecretRef {
+func aloneRef(t *testing.T, st port.Store, r *sae.Ref) port.SecretRef {
 	t.Helper()
-	ref, ok := st.(rotation.Resolver).ReadAlone(r)
+	ref, ok := st.(port.Resolver).ReadAlone(r)
 	if !ok {
 		t.Fatalf("%+v is not read alone", *r)
 	}
@@ -331,7 +331,7 @@ func TestWriteAndReadBack(t *testing.T) {
 func TestErrors(t *testing.T) {
 	emu, st := open(t)
 	ctx := context.Background()
-	if _, err := st.Read(ctx, creds(), &sae.Ref{NamespaceID: "cn-hangzhou:nowhere", SecretID: 1}); rotation.CodeOf(err) != rotation.SecretNotFound {
+	if _, err := st.Read(ctx, creds(), &sae.Ref{NamespaceID: "cn-hangzhou:nowhere", SecretID: 1}); port.CodeOf(err) != port.SecretNotFound {
 		t.Errorf("unknown namespace: %v", err)
 	}
 	emu.AddNamespace(ns)
@@ -342,9 +342,45 @@ func TestErrors(t *testing.T) {
 	}{{emulator.Fault{Throttle: 1}, true, false}, {emulator.Fault{Fail: 1, FailStatus: 503}, false, true}} {
 		emu.SetFault("ListSecrets", tc.fault)
 		_, err := st.Read(ctx, creds(), &sae.Ref{NamespaceID: ns, SecretID: 1})
-		ae, ok := err.(rotation.APIError)
+		ae, ok := err.(port.APIError)
 		if !ok || ae.Throttled() != tc.throttled || ae.Transient() != tc.transient {
 			t.Errorf("fault %+v: %v", tc.fault, err)
+		}
+	}
+}
+
+// secretID is the secretId a secret's Where shows (0: none).
+func secretID(sec port.Secret) int64 {
+	v, _ := sec.Where.Lookup("secretId")
+	id, _ := v.(int64)
+	return id
+}
+
+// secretName is the secretName a secret's Where shows ("": none).
+func secretName(sec port.Secret) string {
+	v, _ := sec.Where.Lookup("secretName")
+	s, _ := v.(string)
+	return s
+}
+
+// An SAE secret is named by its namespace, id and name in the report and
+// the logs, and in messages by its id once known.
+func TestWhere(t *testing.T) {
+	for _, tc := range []struct {
+		ref        *sae.Ref
+		json, text string
+	}{
+		{&sae.Ref{NamespaceID: "cn-hangzhou:prod", SecretID: 16}, `{"store":"sae","region":"cn-hangzhou","namespaceId":"cn-hangzhou:prod","secretId":16}`,
+			"sae secret 16 in namespace cn-hangzhou:prod"},
+		{&sae.Ref{NamespaceID: "cn-hangzhou", SecretName: "acr-pull"}, `{"store":"sae","region":"cn-hangzhou","namespaceId":"cn-hangzhou","secretName":"acr-pull"}`,
+			`sae secret "acr-pull" in namespace cn-hangzhou`},
+	} {
+		b, err := json.Marshal(tc.ref.Where())
+		if err != nil || string(b) != tc.json {
+			t.Errorf("%+v: JSON %s (%v), want %s", tc.ref, b, err, tc.json)
+		}
+		if got := tc.ref.Describe(); got != tc.text {
+			t.Errorf("%+v: described as %q, want %q", tc.ref, got, tc.text)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 
 	v1 "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/csms/v1"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/services/csms/v1/model"
+
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // ShowSecretVersion's answer as the SDK types it (model.ShowSecretVersionResponse,
@@ -49,21 +51,21 @@ func showRaw(ctx context.Context, c *v1.CsmsClient, timeout time.Duration, req *
 	}
 	raw, ok := out.(*rawAnswer)
 	if !ok || raw.Body == nil {
-		return nil, &CallError{Action: "ShowSecretVersion", Code: "InvalidResponse", Detail: "the answer has no body"}
+		return nil, &port.CallError{Product: "csms", Action: "ShowSecretVersion", Code: "InvalidResponse", Detail: "the answer has no body"}
 	}
 	defer raw.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(raw.Body, maxAnswer+1))
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return nil, &CallError{Action: "ShowSecretVersion", Detail: "cancelled: the invocation's deadline came"}
+		return nil, &port.CallError{Product: "csms", Action: "ShowSecretVersion", Detail: "cancelled: the invocation's deadline came"}
 	case err != nil:
-		return nil, &CallError{Action: "ShowSecretVersion", Detail: "the answer could not be read"}
+		return nil, &port.CallError{Product: "csms", Action: "ShowSecretVersion", Detail: "the answer could not be read"}
 	case len(body) > maxAnswer:
-		return nil, &CallError{Action: "ShowSecretVersion", Status: raw.HttpStatusCode, Code: "InvalidResponse", Detail: "the answer is larger than 1 MiB"}
+		return nil, &port.CallError{Product: "csms", Action: "ShowSecretVersion", Status: raw.HttpStatusCode, Code: "InvalidResponse", Detail: "the answer is larger than 1 MiB"}
 	}
 	var ans versionAnswer
 	if err := json.Unmarshal(body, &ans); err != nil {
-		return nil, &CallError{Action: "ShowSecretVersion", Status: raw.HttpStatusCode, Code: "InvalidResponse", Detail: "the answer does not decode"}
+		return nil, &port.CallError{Product: "csms", Action: "ShowSecretVersion", Status: raw.HttpStatusCode, Code: "InvalidResponse", Detail: "the answer does not decode"}
 	}
 	return &ans, nil
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // The version's create_time (version_metadata) is read into Secret.Changed:
@@ -30,7 +30,7 @@ func TestCreateTimeIsTheChange(t *testing.T) {
 	if age := before.Sub(sec.Changed); sec.Changed.IsZero() || age < 0 || age > time.Minute {
 		t.Errorf("Changed %v, want the version's creation a moment before %v", sec.Changed, before)
 	}
-	if _, err := st.Write(context.Background(), rotation.Credentials{}, sec, []byte(written)); err != nil {
+	if _, err := st.Write(context.Background(), port.Credentials{}, sec, []byte(written)); err != nil {
 		t.Fatal(err)
 	}
 	after, err := read(t, st, "acr-pull")
@@ -87,7 +87,7 @@ func TestShowAnswerNotJSON(t *testing.T) {
 	}
 	emu.SetAnswerEdit("csms", "ShowSecretVersion", func(ans map[string]any) { ans["version"] = "hub-password-not-real" })
 	_, err = read(t, st, "acr-pull")
-	var ae rotation.APIError
+	var ae port.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidResponse" || ae.HTTPStatus() != 200 {
 		t.Fatalf("got %v; want an InvalidResponse API error with HTTP 200", err)
 	}

@@ -22,7 +22,7 @@ import (
 
 	"github.com/sae-secret-rotator/rotator/dockercfg"
 	overrides "github.com/sae-secret-rotator/rotator/internal/endpoint"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // Environment variables the store reads: the endpoint override and the
@@ -41,7 +41,7 @@ const Latest = "latest"
 // DefaultQuota is the pace of CSMS calls. Huawei Cloud publishes no CSMS
 // rate for these APIs; 5 a second is well below the per-user limits its API
 // gateway applies to DEW, and a rotation makes three calls per secret.
-var DefaultQuota = rotation.Quota{Calls: 300, Per: rotation.Duration{Duration: time.Minute}}
+var DefaultQuota = port.Quota{Calls: 300, Per: time.Minute}
 
 // connectTimeout bounds opening a connection to the endpoint.
 const connectTimeout = 5 * time.Second
@@ -49,14 +49,14 @@ const connectTimeout = 5 * time.Second
 // Kind is the `csms` store of the configuration.
 type Kind struct{}
 
-// Name implements rotation.StoreKind.
+// Name implements port.StoreKind.
 func (Kind) Name() string { return "csms" }
 
-// NewRef implements rotation.StoreKind.
-func (Kind) NewRef() rotation.SecretRef { return &Ref{} }
+// NewRef implements port.StoreKind.
+func (Kind) NewRef() port.SecretRef { return &Ref{} }
 
-// Open implements rotation.StoreKind: the keys come from the environment.
-func (Kind) Open(env rotation.Env) (rotation.Store, error) {
+// Open implements port.StoreKind: the keys come from the environment.
+func (Kind) Open(env port.Env) (port.Store, error) {
 	ep, err := parseEndpoint(env.Getenv(EnvEndpoint))
 	if err != nil {
 		return nil, err
@@ -84,12 +84,12 @@ var (
 	secretName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 )
 
-// Validate implements rotation.SecretRef.
+// Validate implements port.SecretRef.
 func (r *Ref) Validate() error {
 	switch {
 	case r.Region == "":
 		return errors.New("region is required")
-	case !rotation.ValidRegion(r.Region):
+	case !port.ValidRegion(r.Region):
 		return fmt.Errorf("region %q is not a region id such as cn-north-4", r.Region)
 	case r.ProjectID == "":
 		return errors.New("projectId is required")
@@ -97,22 +97,25 @@ func (r *Ref) Validate() error {
 		return errors.New("projectId must be the project's id: letters and digits, at most 64")
 	case r.SecretName == "":
 		return errors.New("secretName is required")
-	case !rotation.Printable(r.SecretName) || !secretName.MatchString(r.SecretName):
+	case !port.Printable(r.SecretName) || !secretName.MatchString(r.SecretName):
 		return errors.New("secretName must be 1 to 64 letters, digits, '_', '-' or '.'")
 	}
 	return nil
 }
 
-// Key implements rotation.SecretRef.
+// Key implements port.SecretRef.
 func (r *Ref) Key() string { return r.Region + "/" + r.ProjectID + "/" + r.SecretName }
 
-// Group implements rotation.SecretRef: one secret a read.
+// Group implements port.SecretRef: one secret a read.
 func (r *Ref) Group() string { return r.Key() }
 
-// Where implements rotation.SecretRef.
-func (r *Ref) Where() rotation.Where {
-	return rotation.Where{Store: "csms", Region: r.Region, SecretName: r.SecretName}
+// Where implements port.SecretRef.
+func (r *Ref) Where() port.Where {
+	return port.Where{Store: "csms", Region: r.Region, Fields: []port.Field{port.String("secretName", r.SecretName)}}
 }
+
+// Describe implements port.SecretRef.
+func (r *Ref) Describe() string { return r.Where().Describe() }
 
 // Store is CSMS, signed with the Huawei Cloud key of the environment.
 type Store struct {
@@ -122,8 +125,8 @@ type Store struct {
 	transport     *http.Transport
 }
 
-// Quota implements rotation.Store.
-func (s *Store) Quota() rotation.Quota { return DefaultQuota }
+// Quota implements port.Store.
+func (s *Store) Quota() port.Quota { return DefaultQuota }
 
 // Sensitive lists the keys the store holds, for the engine's redactor.
 func (s *Store) Sensitive() []string {
@@ -147,7 +150,7 @@ func (s *Store) client(ctx context.Context, r *Ref) (*v1.CsmsClient, error) {
 		ep = defaultEndpoint(r.Region)
 	}
 	hc := config.DefaultHttpConfig().WithTimeout(s.timeout).WithUserAgent("sae-secret-rotator").
-		WithHttpRoundTripper(ctxTransport{ctx: ctx, base: overrides.NoRedirectAway{Base: s.transport}})
+		WithHttpRoundTripper(overrides.ContextTransport{Ctx: ctx, Base: overrides.NoRedirectAway{Base: s.transport}})
 	c, err := v1.CsmsClientBuilder().WithEndpoints([]string{ep}).WithCredential(cred).WithHttpConfig(hc).SafeBuild()
 	if err != nil {
 		return nil, errors.New("csms: cannot build a client")
@@ -164,8 +167,8 @@ type version struct {
 	changed time.Time // version_metadata.create_time; zero when unknown
 }
 
-// Read implements rotation.Store: ShowSecretVersion of `latest`.
-func (s *Store) Read(ctx context.Context, _ rotation.Credentials, ref rotation.SecretRef) (rotation.Snapshot, error) {
+// Read implements port.Store: ShowSecretVersion of `latest`.
+func (s *Store) Read(ctx context.Context, _ port.Credentials, ref port.SecretRef) (port.Snapshot, error) {
 	r := ref.(*Ref)
 	v, err := s.show(ctx, r)
 	if err != nil {
@@ -197,24 +200,20 @@ func (s *Store) show(ctx context.Context, r *Ref) (*version, error) {
 	return v, nil
 }
 
-// Find implements rotation.Snapshot.
-func (v *version) Find(ref rotation.SecretRef) (rotation.Secret, error) {
+// Find implements port.Snapshot.
+func (v *version) Find(ref port.SecretRef) (port.Secret, error) {
 	r := ref.(*Ref)
-	sec := rotation.Secret{Where: r.Where(), ID: r.Key(), Version: v.id, Changed: v.changed, Handle: r}
+	sec := port.Secret{Where: r.Where(), ID: r.Key(), Version: v.id, Changed: v.changed, Handle: r}
 	if v.binary {
-		return sec, rotation.Errorf(rotation.UnsupportedSecretType, "csms secret %q holds a binary value (secret_binary); only a text value holding a docker config is rotated", r.SecretName)
+		return sec, port.Errorf(port.UnsupportedSecretType, "csms secret %q holds a binary value (secret_binary); only a text value holding a docker config is rotated", r.SecretName)
 	}
 	if v.value == nil {
 		// Never read as an empty value: nothing is written.
-		return sec, rotation.Errorf(rotation.CorruptSecretData, "the ShowSecretVersion answer for csms secret %q carries no secret_string", r.SecretName)
+		return sec, port.Errorf(port.CorruptSecretData, "the ShowSecretVersion answer for csms secret %q carries no secret_string", r.SecretName)
 	}
 	doc := []byte(*v.value)
-	err := dockercfg.Check(doc)
-	if err == nil && len(doc) == 0 {
-		err = errors.New("the value is empty") // not a JSON object, as for KMS and SSM
-	}
-	if err != nil {
-		return sec, rotation.Errorf(rotation.CorruptSecretData, "the value of csms secret %q is not a docker config: %v", r.SecretName, err)
+	if err := dockercfg.CheckText(doc); err != nil {
+		return sec, port.Errorf(port.CorruptSecretData, "the value of csms secret %q is not a docker config: %v", r.SecretName, err)
 	}
 	sec.Config = doc
 	return sec, nil
@@ -225,18 +224,22 @@ func (v *version) Find(ref rotation.SecretRef) (rotation.Secret, error) {
 // https://support.huaweicloud.com/intl/en-us/api-dew/CreateSecretVersion.html).
 const MaxValue = 32768
 
-// CheckSize implements rotation.SizeLimiter.
-func (s *Store) CheckSize(sec rotation.Secret, cfg []byte) error {
+// CheckSize implements port.SizeLimiter.
+func (s *Store) CheckSize(sec port.Secret, cfg []byte) error {
 	if len(cfg) > MaxValue {
-		return rotation.Errorf(rotation.ValueTooLarge, "the docker config for csms secret %q is %d bytes; CSMS stores at most %d bytes a value (secret_string)",
-			sec.Where.SecretName, len(cfg), MaxValue)
+		name := ""
+		if r, ok := sec.Handle.(*Ref); ok {
+			name = r.SecretName
+		}
+		return port.Errorf(port.ValueTooLarge, "the docker config for csms secret %q is %d bytes; CSMS stores at most %d bytes a value (secret_string)",
+			name, len(cfg), MaxValue)
 	}
 	return nil
 }
 
-// Write implements rotation.Store: CreateSecretVersion with the merged
+// Write implements port.Store: CreateSecretVersion with the merged
 // config as secret_string; the new version becomes `latest`.
-func (s *Store) Write(ctx context.Context, _ rotation.Credentials, sec rotation.Secret, cfg []byte) (string, error) {
+func (s *Store) Write(ctx context.Context, _ port.Credentials, sec port.Secret, cfg []byte) (string, error) {
 	if err := s.CheckSize(sec, cfg); err != nil {
 		return "", err
 	}
@@ -252,21 +255,21 @@ func (s *Store) Write(ctx context.Context, _ rotation.Credentials, sec rotation.
 		return "", notFound(fail(ctx, "CreateSecretVersion", s.timeout, err), r)
 	}
 	if resp.VersionMetadata == nil || resp.VersionMetadata.Id == nil || *resp.VersionMetadata.Id == "" {
-		return "", &CallError{Action: "CreateSecretVersion", Status: resp.HttpStatusCode, Code: "InvalidResponse", Detail: "the answer names no version"}
+		return "", &port.CallError{Product: "csms", Action: "CreateSecretVersion", Status: resp.HttpStatusCode, Code: "InvalidResponse", Detail: "the answer names no version"}
 	}
 	return *resp.VersionMetadata.Id, nil
 }
 
-// ReadBack implements rotation.Store: `latest` again; the engine checks it
+// ReadBack implements port.Store: `latest` again; the engine checks it
 // is the version written and holds the value.
-func (s *Store) ReadBack(ctx context.Context, _ rotation.Credentials, sec rotation.Secret, _ string) (rotation.Secret, error) {
+func (s *Store) ReadBack(ctx context.Context, _ port.Credentials, sec port.Secret, _ string) (port.Secret, error) {
 	r := sec.Handle.(*Ref)
 	v, err := s.show(ctx, r)
 	if err != nil {
-		return rotation.Secret{}, err
+		return port.Secret{}, err
 	}
 	got, err := v.Find(r)
-	if rotation.CodeOf(err) == rotation.CorruptSecretData {
+	if port.CodeOf(err) == port.CorruptSecretData {
 		return got, nil // verification reports the difference
 	}
 	return got, err

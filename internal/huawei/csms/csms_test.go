@@ -3,13 +3,14 @@ package csms_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
 	"github.com/sae-secret-rotator/rotator/internal/huawei/csms"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 const (
@@ -48,13 +49,13 @@ func start(t *testing.T) *emulator.Server {
 }
 
 // open opens the store as the function does, from environment variables.
-func open(t *testing.T, emu *emulator.Server, env map[string]string) (rotation.Store, error) {
+func open(t *testing.T, emu *emulator.Server, env map[string]string) (port.Store, error) {
 	t.Helper()
 	vars := map[string]string{csms.EnvEndpoint: emu.URL(), csms.EnvAK: key.AK, csms.EnvSK: key.SK}
 	for k, v := range env {
 		vars[k] = v
 	}
-	return csms.Kind{}.Open(rotation.Env{Getenv: func(k string) string { return vars[k] }, APITimeout: time.Second})
+	return csms.Kind{}.Open(port.Env{Getenv: func(k string) string { return vars[k] }, APITimeout: time.Second})
 }
 
 func ref(name string) *csms.Ref {
@@ -74,11 +75,11 @@ func noSecrets(t *testing.T, err error) {
 	}
 }
 
-func read(t *testing.T, st rotation.Store, name string) (rotation.Secret, error) {
+func read(t *testing.T, st port.Store, name string) (port.Secret, error) {
 	t.Helper()
-	snap, err := st.Read(context.Background(), rotation.Credentials{}, ref(name))
+	snap, err := st.Read(context.Background(), port.Credentials{}, ref(name))
 	if err != nil {
-		return rotation.Secret{}, err
+		return port.Secret{}, err
 	}
 	return snap.Find(ref(name))
 }
@@ -96,10 +97,10 @@ func TestReadWriteReadBack(t *testing.T) {
 	if string(sec.Config) != cfg || sec.Version != "v1" {
 		t.Errorf("read: version %q, config as stored: %v; want v1 and the stored value", sec.Version, string(sec.Config) == cfg)
 	}
-	if want := (rotation.Where{Store: "csms", Region: region, SecretName: "acr-pull"}); sec.Where != want {
+	if want := (port.Where{Store: "csms", Region: region, Fields: []port.Field{port.String("secretName", "acr-pull")}}); !reflect.DeepEqual(sec.Where, want) {
 		t.Errorf("read: where %+v, want %+v", sec.Where, want)
 	}
-	ver, err := st.Write(context.Background(), rotation.Credentials{}, sec, []byte(written))
+	ver, err := st.Write(context.Background(), port.Credentials{}, sec, []byte(written))
 	noSecrets(t, err)
 	if err != nil || ver != "v2" {
 		t.Fatalf("write: version %q, %v; want v2", ver, err)
@@ -110,7 +111,7 @@ func TestReadWriteReadBack(t *testing.T) {
 	if n := emu.CSMSVersions(project, "acr-pull"); n != 2 {
 		t.Errorf("%d versions, want 2: a write adds a version", n)
 	}
-	got, err := st.ReadBack(context.Background(), rotation.Credentials{}, sec, ver)
+	got, err := st.ReadBack(context.Background(), port.Credentials{}, sec, ver)
 	if err != nil || got.Version != "v2" || string(got.Config) != written {
 		t.Errorf("read back: version %q, holds the write: %v, %v", got.Version, string(got.Config) == written, err)
 	}
@@ -134,16 +135,16 @@ func TestFailures(t *testing.T) {
 		secret    string
 		env       map[string]string
 		fault     emulator.Fault
-		code      rotation.Code // the report code, or "" for an API error
+		code      port.Code // the report code, or "" for an API error
 		status    int
 		throttled bool
 		transient bool
 	}{
-		{name: "binary value", secret: "binary", code: rotation.UnsupportedSecretType},
-		{name: "not JSON", secret: "not-json", code: rotation.CorruptSecretData},
-		{name: "not an object", secret: "array", code: rotation.CorruptSecretData},
-		{name: "empty value", secret: "empty", code: rotation.CorruptSecretData},
-		{name: "missing secret", secret: "nope", code: rotation.SecretNotFound},
+		{name: "binary value", secret: "binary", code: port.UnsupportedSecretType},
+		{name: "not JSON", secret: "not-json", code: port.CorruptSecretData},
+		{name: "not an object", secret: "array", code: port.CorruptSecretData},
+		{name: "empty value", secret: "empty", code: port.CorruptSecretData},
+		{name: "missing secret", secret: "nope", code: port.SecretNotFound},
 		{name: "throttled", secret: "acr-pull", fault: emulator.Fault{Throttle: 1}, status: 429, throttled: true},
 		{name: "server error", secret: "acr-pull", fault: emulator.Fault{Fail: 1}, status: 500, transient: true},
 		{name: "unavailable", secret: "acr-pull", fault: emulator.Fault{Fail: 1, FailStatus: 503}, status: 503, transient: true},
@@ -166,12 +167,12 @@ func TestFailures(t *testing.T) {
 				t.Fatal("read succeeded")
 			}
 			if tc.code != "" {
-				if got := rotation.CodeOf(err); got != tc.code {
+				if got := port.CodeOf(err); got != tc.code {
 					t.Errorf("code %q (%v), want %s", got, err, tc.code)
 				}
 				return
 			}
-			var ae rotation.APIError
+			var ae port.APIError
 			if !errors.As(err, &ae) {
 				t.Fatalf("%v is not an APIError", err)
 			}
@@ -220,9 +221,9 @@ func TestWriteMissingSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	sec.Handle = ref("gone")
-	_, err = st.Write(context.Background(), rotation.Credentials{}, sec, []byte(written))
+	_, err = st.Write(context.Background(), port.Credentials{}, sec, []byte(written))
 	noSecrets(t, err)
-	if rotation.CodeOf(err) != rotation.SecretNotFound {
+	if port.CodeOf(err) != port.SecretNotFound {
 		t.Errorf("write to a missing secret: %v, want SecretNotFound", err)
 	}
 }
@@ -232,7 +233,7 @@ func TestWriteMissingSecret(t *testing.T) {
 func TestCancel(t *testing.T) {
 	emu := start(t)
 	emu.SetFault("ShowSecretVersion", emulator.Fault{Hang: true})
-	st, err := csms.Kind{}.Open(rotation.Env{Getenv: func(k string) string {
+	st, err := csms.Kind{}.Open(port.Env{Getenv: func(k string) string {
 		return map[string]string{csms.EnvEndpoint: emu.URL(), csms.EnvAK: key.AK, csms.EnvSK: key.SK}[k]
 	}, APITimeout: time.Minute})
 	if err != nil {
@@ -241,7 +242,7 @@ func TestCancel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	began := time.Now()
-	_, err = st.Read(ctx, rotation.Credentials{}, ref("acr-pull"))
+	_, err = st.Read(ctx, port.Credentials{}, ref("acr-pull"))
 	if err == nil || time.Since(began) > 5*time.Second {
 		t.Errorf("a cancelled read returned %v after %v", err, time.Since(began))
 	}
@@ -310,7 +311,7 @@ func TestAbsentValueAndSizeLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	emu.SetAnswerEdit("csms", "ShowSecretVersion", func(ans map[string]any) { delete(ans["version"].(map[string]any), "secret_string") })
-	if _, err := read(t, st, "acr-pull"); rotation.CodeOf(err) != rotation.CorruptSecretData || !strings.Contains(err.Error(), "carries no secret_string") {
+	if _, err := read(t, st, "acr-pull"); port.CodeOf(err) != port.CorruptSecretData || !strings.Contains(err.Error(), "carries no secret_string") {
 		t.Errorf("got %v; want CorruptSecretData saying the answer carries no secret_string", err)
 	}
 	emu.SetAnswerEdit("csms", "ShowSecretVersion", nil)
@@ -321,17 +322,17 @@ func TestAbsentValueAndSizeLimit(t *testing.T) {
 	}
 	emu.ResetCalls()
 	big := []byte(`{"x":"` + strings.Repeat("a", csms.MaxValue-7) + `"}`)
-	err = st.(rotation.SizeLimiter).CheckSize(sec, big)
-	if rotation.CodeOf(err) != rotation.ValueTooLarge || !strings.Contains(err.Error(), "32769 bytes") || !strings.Contains(err.Error(), "at most 32768 bytes") {
+	err = st.(port.SizeLimiter).CheckSize(sec, big)
+	if port.CodeOf(err) != port.ValueTooLarge || !strings.Contains(err.Error(), "32769 bytes") || !strings.Contains(err.Error(), "at most 32768 bytes") {
 		t.Errorf("CheckSize: %v; want ValueTooLarge giving the size and the limit", err)
 	}
-	if _, err := st.Write(context.Background(), rotation.Credentials{}, sec, big); rotation.CodeOf(err) != rotation.ValueTooLarge {
+	if _, err := st.Write(context.Background(), port.Credentials{}, sec, big); port.CodeOf(err) != port.ValueTooLarge {
 		t.Errorf("Write: %v; want ValueTooLarge", err)
 	}
 	if n := len(emu.Calls()); n != 0 {
 		t.Errorf("%d calls sent for a value over the limit", n)
 	}
-	if err := st.(rotation.SizeLimiter).CheckSize(sec, big[1:]); err != nil {
+	if err := st.(port.SizeLimiter).CheckSize(sec, big[1:]); err != nil {
 		t.Errorf("a value of exactly the limit: %v", err)
 	}
 }

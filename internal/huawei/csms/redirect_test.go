@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/internal/huawei/csms"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // The client follows no redirect to another host: the signed request and
@@ -26,12 +26,12 @@ func TestNoRedirectToAnotherHost(t *testing.T) {
 	}))
 	defer from.Close()
 	vars := map[string]string{csms.EnvEndpoint: from.URL, csms.EnvAK: "redirect-ak", csms.EnvSK: "redirect-sk", csms.EnvSecurityToken: "redirect-token"}
-	st, err := csms.Kind{}.Open(rotation.Env{Getenv: func(k string) string { return vars[k] }, APITimeout: 5 * time.Second})
+	st, err := csms.Kind{}.Open(port.Env{Getenv: func(k string) string { return vars[k] }, APITimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref := &csms.Ref{Region: "cn-north-4", ProjectID: "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e", SecretName: "acr-pull"}
-	if _, err := st.Read(context.Background(), rotation.Credentials{}, ref); err == nil {
+	if _, err := st.Read(context.Background(), port.Credentials{}, ref); err == nil {
 		t.Error("a read answered with a redirect succeeded")
 	}
 	if n := away.Load(); n != 0 {

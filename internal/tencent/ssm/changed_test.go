@@ -9,7 +9,7 @@ import (
 
 	tcssm "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/ssm/v20190923"
 
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // SSM keeps no record the cooldown can use: GetSecretValue answers no time
@@ -36,7 +36,7 @@ func TestNoChangeTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := &Ref{region, "acr-pull", "current"}
-	snap, err := st.Read(context.Background(), rotation.Credentials{}, ref)
+	snap, err := st.Read(context.Background(), port.Credentials{}, ref)
 	if err != nil {
 		t.Fatal(err)
 	}

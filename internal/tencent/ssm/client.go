@@ -18,6 +18,7 @@ import (
 	tcssm "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/ssm/v20190923"
 
 	overrides "github.com/sae-secret-rotator/rotator/internal/endpoint"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // connectTimeout bounds opening a connection to the API endpoint.
@@ -58,8 +59,8 @@ func reqTimeout(d time.Duration) int {
 }
 
 // client builds an SDK client for one call. The SDK (v1.0.162) takes no
-// context, so the call's exchange binds ctx to the request; a client per
-// call keeps exchanges apart.
+// context, so the call's exchange binds ctx to the request
+// (endpoint.ContextTransport); a client per call keeps exchanges apart.
 func (s *Store) client(ctx context.Context, region string) (*tcssm.Client, *exchange) {
 	cpf := profile.NewClientProfile()
 	cpf.HttpProfile.Endpoint = s.ep.host
@@ -73,16 +74,14 @@ func (s *Store) client(ctx context.Context, region string) (*tcssm.Client, *exch
 		cred = common.NewTokenCredential(s.id, s.key, s.token)
 	}
 	c, _ := tcssm.NewClient(cred, region, cpf) // never fails: it only fills fields
-	x := &exchange{ctx: ctx, base: overrides.NoRedirectAway{Base: s.transport}}
+	x := &exchange{base: overrides.ContextTransport{Ctx: ctx, Base: overrides.NoRedirectAway{Base: s.transport}}}
 	c.WithHttpTransport(x)
 	return c, x
 }
 
-// exchange is the transport of one call: it ties the request to the
-// invocation's context and keeps what the SDK's errors word with the URL
-// and the body (the HTTP status, the transport error).
+// exchange is the transport of one call: it keeps what the SDK's errors
+// word with the URL and the body (the HTTP status, the transport error).
 type exchange struct {
-	ctx      context.Context
 	base     http.RoundTripper
 	status   int
 	err      error
@@ -90,23 +89,16 @@ type exchange struct {
 }
 
 func (x *exchange) RoundTrip(r *http.Request) (*http.Response, error) {
-	// r's context carries the SDK client's timeout; the invocation's end
-	// must cancel the call too.
-	ctx, cancel := context.WithCancel(r.Context())
-	stop := context.AfterFunc(x.ctx, cancel)
-	resp, err := x.base.RoundTrip(r.WithContext(ctx))
+	resp, err := x.base.RoundTrip(r)
 	if err != nil {
-		stop()
-		cancel()
 		// The client's timeout ends r's context or closes r.Cancel (for a
 		// transport it does not know), which the transport reports as a
 		// plain cancellation.
 		x.err, x.timedOut = err, r.Context().Err() != nil || closed(r.Cancel) //nolint:staticcheck // r.Cancel is how http.Client cancels this transport
-
 		return nil, err
 	}
 	x.status = resp.StatusCode
-	resp.Body = &releasingBody{ReadCloser: resp.Body, x: x, release: func() { stop(); cancel() }}
+	resp.Body = &recordingBody{ReadCloser: resp.Body, x: x}
 	return resp, nil
 }
 
@@ -119,15 +111,13 @@ func closed(c <-chan struct{}) bool {
 	}
 }
 
-// releasingBody frees the call's context once the SDK has read the answer,
-// and keeps a read error for the call's error.
-type releasingBody struct {
+// recordingBody keeps a read error of the answer for the call's error.
+type recordingBody struct {
 	io.ReadCloser
-	x       *exchange
-	release func()
+	x *exchange
 }
 
-func (b *releasingBody) Read(p []byte) (int, error) {
+func (b *recordingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && err != io.EOF {
 		b.x.err = err
@@ -135,68 +125,17 @@ func (b *releasingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *releasingBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.release()
-	return err
+// notFoundCode reports Tencent's answer for a secret or version that does not exist.
+func notFoundCode(code string) bool {
+	return code == "ResourceNotFound" || strings.HasPrefix(code, "ResourceNotFound.")
 }
 
-// CallError is a failed SSM call, worded without request data: the SDK's
-// own error texts carry the URL and the answer's body, which can hold the
-// secret value.
-type CallError struct {
-	Action    string
-	Status    int    // HTTP status; 0 when no (complete) answer came
-	Code      string // the API's error code; "" for transport errors
-	Detail    string // this client's own words
-	Server    string // the server's message: it may quote the request
-	RequestID string
-}
-
-func (e *CallError) Error() string {
-	msg := "ssm " + e.Action + ": "
-	switch {
-	case e.Status == 0:
-		msg += e.Detail
-	case e.Detail != "":
-		msg += fmt.Sprintf("HTTP %d %s (%s)", e.Status, e.Code, e.Detail)
-	default:
-		msg += fmt.Sprintf("HTTP %d %s", e.Status, e.Code)
-	}
-	if e.RequestID != "" {
-		msg += " [RequestId " + e.RequestID + "]"
-	}
-	return msg
-}
-
-// ErrorCode implements rotation.APIError.
-func (e *CallError) ErrorCode() string { return e.Code }
-
-// HTTPStatus implements rotation.APIError. Tencent Cloud answers API errors
-// with HTTP 200.
-func (e *CallError) HTTPStatus() int { return e.Status }
-
-// Throttled implements rotation.APIError: RequestLimitExceeded and its
-// sub-codes (RequestLimitExceeded.UinLimitExceeded, ...).
-func (e *CallError) Throttled() bool { return strings.HasPrefix(e.Code, "RequestLimitExceeded") }
-
-// Transient implements rotation.APIError: no answer, HTTP 5xx, or the
-// API's InternalError.
-func (e *CallError) Transient() bool {
-	return e.Status == 0 || e.Status >= 500 || e.Code == "InternalError" || strings.HasPrefix(e.Code, "InternalError.")
-}
-
-// ServerMessage implements rotation.APIError.
-func (e *CallError) ServerMessage() string { return e.Server }
-
-// notFound reports Tencent's answer for a secret or version that does not exist.
-func (e *CallError) notFound() bool {
-	return e.Code == "ResourceNotFound" || strings.HasPrefix(e.Code, "ResourceNotFound.")
-}
-
-// fail turns an SDK error into a CallError.
-func (s *Store) fail(ctx context.Context, action string, x *exchange, err error) *CallError {
-	ce := &CallError{Action: action, Status: x.status}
+// fail turns an SDK error into a *port.CallError. Tencent Cloud answers
+// API errors with HTTP 200: throttling is RequestLimitExceeded and its
+// sub-codes (RequestLimitExceeded.UinLimitExceeded, ...), its own failure
+// InternalError and its sub-codes.
+func (s *Store) fail(ctx context.Context, action string, x *exchange, err error) *port.CallError {
+	ce := &port.CallError{Product: "ssm", Action: action, Status: x.status}
 	var se *sdkerrors.TencentCloudSDKError
 	if !errors.As(err, &se) {
 		ce.Status, ce.Detail = 0, "request failed before it was sent"
@@ -216,6 +155,8 @@ func (s *Store) fail(ctx context.Context, action string, x *exchange, err error)
 		ce.Code, ce.Detail = se.Code, "the answer is not the API's JSON"
 	default:
 		ce.Code, ce.Server, ce.RequestID = se.Code, se.Message, se.RequestId
+		ce.Throttle = strings.HasPrefix(se.Code, "RequestLimitExceeded")
+		ce.Fault = se.Code == "InternalError" || strings.HasPrefix(se.Code, "InternalError.")
 	}
 	return ce
 }

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // The client follows no redirect to another host: the signed request and
@@ -27,7 +27,7 @@ func TestNoRedirectToAnotherHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Read(context.Background(), rotation.Credentials{}, &Ref{Region: "ap-guangzhou", SecretName: "acr-pull", VersionID: "v1"}); err == nil {
+	if _, err := st.Read(context.Background(), port.Credentials{}, &Ref{Region: "ap-guangzhou", SecretName: "acr-pull", VersionID: "v1"}); err == nil {
 		t.Error("a read answered with a redirect succeeded")
 	}
 	if n := away.Load(); n != 0 {

@@ -16,7 +16,7 @@ import (
 	tcssm "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/ssm/v20190923"
 
 	"github.com/sae-secret-rotator/rotator/dockercfg"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 // Environment the store reads when it is opened. The keys come from these
@@ -35,14 +35,14 @@ const DefaultEndpoint = "ssm.tencentcloudapi.com"
 // Kind is the `ssm` store of the configuration.
 type Kind struct{}
 
-// Name implements rotation.StoreKind.
+// Name implements port.StoreKind.
 func (Kind) Name() string { return "ssm" }
 
-// NewRef implements rotation.StoreKind.
-func (Kind) NewRef() rotation.SecretRef { return &Ref{} }
+// NewRef implements port.StoreKind.
+func (Kind) NewRef() port.SecretRef { return &Ref{} }
 
-// Open implements rotation.StoreKind.
-func (Kind) Open(env rotation.Env) (rotation.Store, error) {
+// Open implements port.StoreKind.
+func (Kind) Open(env port.Env) (port.Store, error) {
 	ep, err := parseEndpoint(env.Getenv(EnvEndpoint))
 	if err != nil {
 		return nil, err
@@ -62,34 +62,41 @@ type Ref struct {
 	VersionID  string `json:"versionId"`
 }
 
-// Validate implements rotation.SecretRef.
+// Validate implements port.SecretRef.
 func (r *Ref) Validate() error {
 	switch {
 	case r.Region == "":
 		return errors.New("region is required")
-	case !rotation.ValidRegion(r.Region):
+	case !port.ValidRegion(r.Region):
 		return fmt.Errorf("region %q is not a region id such as \"ap-guangzhou\"", r.Region)
 	case r.SecretName == "":
 		return errors.New("secretName is required")
-	case !rotation.Printable(r.SecretName):
+	case !port.Printable(r.SecretName):
 		return errors.New("secretName must be printable ASCII without spaces, at most 253 characters")
 	case r.VersionID == "":
 		return errors.New("versionId is required: the version whose content UpdateSecret overwrites")
-	case !rotation.Printable(r.VersionID):
+	case !port.Printable(r.VersionID):
 		return errors.New("versionId must be printable ASCII without spaces, at most 253 characters")
 	}
 	return nil
 }
 
-// Key implements rotation.SecretRef.
+// Key implements port.SecretRef.
 func (r *Ref) Key() string { return r.Region + "/" + r.SecretName + "/" + r.VersionID }
 
-// Group implements rotation.SecretRef: one version is read a call.
+// Group implements port.SecretRef: one version is read a call.
 func (r *Ref) Group() string { return r.Key() }
 
-// Where implements rotation.SecretRef.
-func (r *Ref) Where() rotation.Where {
-	return rotation.Where{Store: "ssm", Region: r.Region, SecretName: r.SecretName}
+// Where implements port.SecretRef.
+func (r *Ref) Where() port.Where { return where(r.Region, r.SecretName) }
+
+// Describe implements port.SecretRef.
+func (r *Ref) Describe() string { return r.Where().Describe() }
+
+// where names a secret for the report and the logs: its name, not the
+// version, as every store's results name a secret.
+func where(region, name string) port.Where {
+	return port.Where{Store: "ssm", Region: region, Fields: []port.Field{port.String("secretName", name)}}
 }
 
 // Store is SSM, signed with the keys from the environment.
@@ -100,12 +107,12 @@ type Store struct {
 	transport      *http.Transport
 }
 
-// Quota implements rotation.Store. SSM allows 50 calls a second per API
+// Quota implements port.Store. SSM allows 50 calls a second per API
 // (UpdateSecret's and GetSecretValue's pages); one lane paces reads and
 // writes together at 45, a margin for windows that do not line up with
 // SSM's and for other callers of the account.
-func (s *Store) Quota() rotation.Quota {
-	return rotation.Quota{Calls: 45, Per: rotation.Duration{Duration: time.Second}}
+func (s *Store) Quota() port.Quota {
+	return port.Quota{Calls: 45, Per: time.Second}
 }
 
 // Sensitive lists the keys the store holds, for the engine's redactor.
@@ -122,12 +129,12 @@ func (s *Store) Sensitive() []string {
 // handle is the version a secret was read from.
 type handle struct{ region, name, version string }
 
-// Read implements rotation.Store with GetSecretValue of the version.
-func (s *Store) Read(ctx context.Context, _ rotation.Credentials, ref rotation.SecretRef) (rotation.Snapshot, error) {
+// Read implements port.Store with GetSecretValue of the version.
+func (s *Store) Read(ctx context.Context, _ port.Credentials, ref port.SecretRef) (port.Snapshot, error) {
 	r := ref.(*Ref)
 	h := handle{region: r.Region, name: r.SecretName, version: r.VersionID}
 	sec, err := s.get(ctx, h)
-	if err != nil && rotation.CodeOf(err) != rotation.UnsupportedSecretType && rotation.CodeOf(err) != rotation.CorruptSecretData {
+	if err != nil && port.CodeOf(err) != port.UnsupportedSecretType && port.CodeOf(err) != port.CorruptSecretData {
 		return nil, err
 	}
 	return snapshot{sec: sec, err: err}, nil
@@ -135,51 +142,47 @@ func (s *Store) Read(ctx context.Context, _ rotation.Credentials, ref rotation.S
 
 // snapshot is one version as read; its failure belongs to that secret.
 type snapshot struct {
-	sec rotation.Secret
+	sec port.Secret
 	err error
 }
 
-// Find implements rotation.Snapshot.
-func (s snapshot) Find(rotation.SecretRef) (rotation.Secret, error) { return s.sec, s.err }
+// Find implements port.Snapshot.
+func (s snapshot) Find(port.SecretRef) (port.Secret, error) { return s.sec, s.err }
 
 // get reads one version and checks that it holds a docker config. A
 // failing secret is returned too: its Where for the report, its value in
 // Config for the redactor.
-func (s *Store) get(ctx context.Context, h handle) (rotation.Secret, error) {
+func (s *Store) get(ctx context.Context, h handle) (port.Secret, error) {
 	c, x := s.client(ctx, h.region)
 	req := tcssm.NewGetSecretValueRequest()
 	req.SecretName, req.VersionId = common.StringPtr(h.name), common.StringPtr(h.version)
 	resp, err := c.GetSecretValue(req)
 	if err != nil {
-		return rotation.Secret{}, notFound(s.fail(ctx, "GetSecretValue", x, err), h)
+		return port.Secret{}, notFound(s.fail(ctx, "GetSecretValue", x, err), h)
 	}
 	// No Changed: GetSecretValue answers no time (SecretName, VersionId,
 	// SecretBinary, SecretString, RequestId in the SDK's
 	// GetSecretValueResponse, v1.0.162 and later; docs/cloud-apis.md), and
 	// no call is added for one. SSM keeps no record the cooldown can use.
-	sec := rotation.Secret{
-		Where:   rotation.Where{Store: "ssm", Region: h.region, SecretName: h.name},
+	sec := port.Secret{
+		Where:   where(h.region, h.name),
 		ID:      h.region + "/" + h.name + "/" + h.version,
 		Version: h.version,
 		Handle:  h,
 	}
 	if resp.Response == nil {
-		return sec, &CallError{Action: "GetSecretValue", Status: x.status, Code: "ClientError.ParseJsonError", Detail: "the answer has no Response"}
+		return sec, &port.CallError{Product: "ssm", Action: "GetSecretValue", Status: x.status, Code: "ClientError.ParseJsonError", Detail: "the answer has no Response"}
 	}
 	if b := resp.Response.SecretBinary; b != nil && *b != "" {
-		return sec, rotation.Errorf(rotation.UnsupportedSecretType, "%s holds binary data (SecretBinary); only a text value (SecretString) holding a docker config is rotated", describe(h))
+		return sec, port.Errorf(port.UnsupportedSecretType, "%s holds binary data (SecretBinary); only a text value (SecretString) holding a docker config is rotated", describe(h))
 	}
 	if resp.Response.SecretString == nil {
 		// Never read as an empty value: nothing is written.
-		return sec, rotation.Errorf(rotation.CorruptSecretData, "the GetSecretValue answer for %s carries no SecretString", describe(h))
+		return sec, port.Errorf(port.CorruptSecretData, "the GetSecretValue answer for %s carries no SecretString", describe(h))
 	}
-	value := *resp.Response.SecretString
-	sec.Config = []byte(value)
-	if value == "" {
-		return sec, rotation.Errorf(rotation.CorruptSecretData, "%s is empty: store a docker config such as {\"auths\":{}}", describe(h))
-	}
-	if err := dockercfg.Check(sec.Config); err != nil {
-		return sec, rotation.Errorf(rotation.CorruptSecretData, "%s is not a docker config: %v", describe(h), err)
+	sec.Config = []byte(*resp.Response.SecretString)
+	if err := dockercfg.CheckText(sec.Config); err != nil {
+		return sec, port.Errorf(port.CorruptSecretData, "%s is not a docker config: %v", describe(h), err)
 	}
 	return sec, nil
 }
@@ -189,9 +192,9 @@ func describe(h handle) string {
 }
 
 // notFound gives SSM's ResourceNotFound (secret or version) its report code.
-func notFound(ce *CallError, h handle) error {
-	if ce.notFound() {
-		return rotation.Errorf(rotation.SecretNotFound, "%s does not exist (%s)", describe(h), ce.Error())
+func notFound(ce *port.CallError, h handle) error {
+	if notFoundCode(ce.Code) {
+		return port.Errorf(port.SecretNotFound, "%s does not exist (%s)", describe(h), ce.Error())
 	}
 	return ce
 }
@@ -203,19 +206,20 @@ func notFound(ce *CallError, h handle) error {
 // https://cloud.tencent.com/document/product/1105/40529, says 32 KB).
 const MaxValue = 4096
 
-// CheckSize implements rotation.SizeLimiter.
-func (s *Store) CheckSize(sec rotation.Secret, config []byte) error {
+// CheckSize implements port.SizeLimiter.
+func (s *Store) CheckSize(sec port.Secret, config []byte) error {
 	if len(config) > MaxValue {
-		return rotation.Errorf(rotation.ValueTooLarge, "the docker config for ssm secret %q in %s is %d bytes; SSM stores at most %d bytes a value (SecretString)",
-			sec.Where.SecretName, sec.Where.Region, len(config), MaxValue)
+		h, _ := sec.Handle.(handle)
+		return port.Errorf(port.ValueTooLarge, "the docker config for ssm secret %q in %s is %d bytes; SSM stores at most %d bytes a value (SecretString)",
+			h.name, h.region, len(config), MaxValue)
 	}
 	return nil
 }
 
-// Write implements rotation.Store: UpdateSecret overwrites the version's
+// Write implements port.Store: UpdateSecret overwrites the version's
 // content with the merged document. It returns the version it overwrote,
 // the one it named: the API's answer is not needed to find it again.
-func (s *Store) Write(ctx context.Context, _ rotation.Credentials, sec rotation.Secret, config []byte) (string, error) {
+func (s *Store) Write(ctx context.Context, _ port.Credentials, sec port.Secret, config []byte) (string, error) {
 	if err := s.CheckSize(sec, config); err != nil {
 		return "", err
 	}
@@ -233,14 +237,14 @@ func (s *Store) Write(ctx context.Context, _ rotation.Credentials, sec rotation.
 	return h.version, nil
 }
 
-// ReadBack implements rotation.Store with GetSecretValue of the version.
-func (s *Store) ReadBack(ctx context.Context, _ rotation.Credentials, sec rotation.Secret, _ string) (rotation.Secret, error) {
+// ReadBack implements port.Store with GetSecretValue of the version.
+func (s *Store) ReadBack(ctx context.Context, _ port.Credentials, sec port.Secret, _ string) (port.Secret, error) {
 	h, ok := sec.Handle.(handle)
 	if !ok {
-		return rotation.Secret{}, errors.New("ssm GetSecretValue: the secret was not read from SSM")
+		return port.Secret{}, errors.New("ssm GetSecretValue: the secret was not read from SSM")
 	}
 	got, err := s.get(ctx, h)
-	if err != nil && rotation.CodeOf(err) == rotation.CorruptSecretData {
+	if err != nil && port.CodeOf(err) == port.CorruptSecretData {
 		return got, nil // verification reports the difference
 	}
 	return got, err

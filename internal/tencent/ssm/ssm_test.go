@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sae-secret-rotator/rotator/emulator"
-	"github.com/sae-secret-rotator/rotator/rotation"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
 const (
@@ -55,7 +56,7 @@ func cloud(t *testing.T) *emulator.Server {
 // open opens the store as the engine does, from an environment.
 func open(t *testing.T, vars map[string]string) (*Store, error) {
 	t.Helper()
-	st, err := Kind{}.Open(rotation.Env{Getenv: func(k string) string { return vars[k] }, APITimeout: time.Second})
+	st, err := Kind{}.Open(port.Env{Getenv: func(k string) string { return vars[k] }, APITimeout: time.Second})
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +74,7 @@ func clean(t *testing.T, err error) {
 		return
 	}
 	texts := []string{err.Error()}
-	var ae rotation.APIError
+	var ae port.APIError
 	if errors.As(err, &ae) {
 		texts = append(texts, ae.ServerMessage())
 	}
@@ -145,8 +146,8 @@ func TestValidate(t *testing.T) {
 // each failure has, and how the engine would retry it.
 func TestStore(t *testing.T) {
 	type want struct {
-		code                 rotation.Code // the report code, "" for an API error
-		apiCode              string        // the API error's code
+		code                 port.Code // the report code, "" for an API error
+		apiCode              string    // the API error's code
 		status               int
 		throttled, transient bool
 		text                 string // in the error's text
@@ -162,13 +163,13 @@ func TestStore(t *testing.T) {
 		{name: "read", ref: Ref{region, "acr-pull", "current"}, cred: key, version: "current"},
 		{name: "another version", ref: Ref{region, "acr-pull", "v1"}, cred: key, version: "v1"},
 		{name: "temporary key", ref: Ref{region, "acr-pull", "current"}, cred: temp, version: "current"},
-		{name: "binary", ref: Ref{region, "binary", "current"}, cred: key, want: want{code: rotation.UnsupportedSecretType, text: "SecretBinary"}},
-		{name: "not JSON", ref: Ref{region, "not-json", "current"}, cred: key, want: want{code: rotation.CorruptSecretData, text: "not JSON"}},
-		{name: "not an object", ref: Ref{region, "array", "current"}, cred: key, want: want{code: rotation.CorruptSecretData, text: "not an object"}},
-		{name: "empty", ref: Ref{region, "empty", "current"}, cred: key, want: want{code: rotation.CorruptSecretData, text: "empty"}},
-		{name: "missing secret", ref: Ref{region, "nope", "current"}, cred: key, want: want{code: rotation.SecretNotFound, text: "ResourceNotFound"}},
-		{name: "missing version", ref: Ref{region, "acr-pull", "v9"}, cred: key, want: want{code: rotation.SecretNotFound, text: `version "v9"`}},
-		{name: "other region", ref: Ref{"ap-shanghai", "acr-pull", "current"}, cred: key, want: want{code: rotation.SecretNotFound}},
+		{name: "binary", ref: Ref{region, "binary", "current"}, cred: key, want: want{code: port.UnsupportedSecretType, text: "SecretBinary"}},
+		{name: "not JSON", ref: Ref{region, "not-json", "current"}, cred: key, want: want{code: port.CorruptSecretData, text: "not JSON"}},
+		{name: "not an object", ref: Ref{region, "array", "current"}, cred: key, want: want{code: port.CorruptSecretData, text: "not an object"}},
+		{name: "empty", ref: Ref{region, "empty", "current"}, cred: key, want: want{code: port.CorruptSecretData, text: "empty"}},
+		{name: "missing secret", ref: Ref{region, "nope", "current"}, cred: key, want: want{code: port.SecretNotFound, text: "ResourceNotFound"}},
+		{name: "missing version", ref: Ref{region, "acr-pull", "v9"}, cred: key, want: want{code: port.SecretNotFound, text: `version "v9"`}},
+		{name: "other region", ref: Ref{"ap-shanghai", "acr-pull", "current"}, cred: key, want: want{code: port.SecretNotFound}},
 		{name: "throttled", ref: Ref{region, "acr-pull", "current"}, cred: key, fault: emulator.Fault{Throttle: 1},
 			want: want{apiCode: "RequestLimitExceeded", status: 200, throttled: true}},
 		{name: "internal error", ref: Ref{region, "acr-pull", "current"}, cred: key, fault: emulator.Fault{Fail: 1},
@@ -192,8 +193,8 @@ func TestStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			snap, err := st.Read(context.Background(), rotation.Credentials{}, &tc.ref)
-			var sec rotation.Secret
+			snap, err := st.Read(context.Background(), port.Credentials{}, &tc.ref)
+			var sec port.Secret
 			if err == nil {
 				sec, err = snap.Find(&tc.ref)
 			}
@@ -203,7 +204,7 @@ func TestStore(t *testing.T) {
 					t.Fatalf("read: %v", err)
 				}
 				want, _ := emu.SSMSecret(tc.ref.Region, tc.ref.SecretName, tc.ref.VersionID)
-				if string(sec.Config) != want || sec.Version != tc.version || sec.Where != tc.ref.Where() {
+				if string(sec.Config) != want || sec.Version != tc.version || !reflect.DeepEqual(sec.Where, tc.ref.Where()) {
 					t.Errorf("read version %q at %+v, want the stored value of %q at %+v", sec.Version, sec.Where, tc.version, tc.ref.Where())
 				}
 				return
@@ -214,16 +215,16 @@ func TestStore(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want.text) {
 				t.Errorf("error %q does not say %q", err, tc.want.text)
 			}
-			if rotation.CodeOf(err) != tc.want.code {
-				t.Errorf("code %q, want %q (%v)", rotation.CodeOf(err), tc.want.code, err)
+			if port.CodeOf(err) != tc.want.code {
+				t.Errorf("code %q, want %q (%v)", port.CodeOf(err), tc.want.code, err)
 			}
 			if tc.want.code != "" {
-				if sec.Where != tc.ref.Where() && tc.want.code != rotation.SecretNotFound {
+				if !reflect.DeepEqual(sec.Where, tc.ref.Where()) && tc.want.code != port.SecretNotFound {
 					t.Errorf("the failing secret is not named: %+v", sec.Where)
 				}
 				return
 			}
-			var ae rotation.APIError
+			var ae port.APIError
 			if !errors.As(err, &ae) {
 				t.Fatalf("%T is not an APIError", err)
 			}
@@ -255,7 +256,7 @@ func TestWriteAndReadBack(t *testing.T) {
 	}
 	ctx := context.Background()
 	ref := &Ref{region, "acr-pull", "current"}
-	snap, err := st.Read(ctx, rotation.Credentials{}, ref)
+	snap, err := st.Read(ctx, port.Credentials{}, ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +264,7 @@ func TestWriteAndReadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	version, err := st.Write(ctx, rotation.Credentials{}, sec, []byte(written))
+	version, err := st.Write(ctx, port.Credentials{}, sec, []byte(written))
 	if err != nil || version != "current" {
 		t.Fatalf("write: version %q, %v; want current", version, err)
 	}
@@ -273,7 +274,7 @@ func TestWriteAndReadBack(t *testing.T) {
 	if v, _ := emu.SSMSecret(region, "acr-pull", "v1"); v != `{"auths":{}}` {
 		t.Errorf("another version changed")
 	}
-	got, err := st.ReadBack(ctx, rotation.Credentials{}, sec, version)
+	got, err := st.ReadBack(ctx, port.Credentials{}, sec, version)
 	if err != nil || string(got.Config) != written || got.Version != "current" {
 		t.Errorf("read back version %q, %v; want the written value at current", got.Version, err)
 	}
@@ -287,9 +288,9 @@ func TestWriteAndReadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = bad.Write(ctx, rotation.Credentials{}, sec, []byte(doc))
+	_, err = bad.Write(ctx, port.Credentials{}, sec, []byte(doc))
 	clean(t, err)
-	var ae rotation.APIError
+	var ae port.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "AuthFailure.SignatureFailure" || ae.Transient() || ae.Throttled() {
 		t.Errorf("a write with a wrong key: %v, want AuthFailure.SignatureFailure, not retried", err)
 	}
@@ -300,7 +301,7 @@ func TestWriteAndReadBack(t *testing.T) {
 	// A version deleted meanwhile: the write fails SecretNotFound.
 	gone := sec
 	gone.Handle = handle{region: region, name: "acr-pull", version: "deleted"}
-	if _, err := st.Write(ctx, rotation.Credentials{}, gone, []byte(written)); rotation.CodeOf(err) != rotation.SecretNotFound {
+	if _, err := st.Write(ctx, port.Credentials{}, gone, []byte(written)); port.CodeOf(err) != port.SecretNotFound {
 		t.Errorf("a write of a missing version: %v, want SecretNotFound", err)
 	}
 }
@@ -320,9 +321,9 @@ func TestTransportErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := &Ref{region, "acr-pull", "current"}
-	_, err = st.Read(context.Background(), rotation.Credentials{}, ref)
+	_, err = st.Read(context.Background(), port.Credentials{}, ref)
 	clean(t, err)
-	var ae rotation.APIError
+	var ae port.APIError
 	if !errors.As(err, &ae) || !ae.Transient() || ae.HTTPStatus() != 0 || ae.ErrorCode() != "" || !strings.Contains(err.Error(), "transport error") {
 		t.Errorf("refused connection: %v, want a transient transport error without status or code", err)
 	}
@@ -336,7 +337,7 @@ func TestTransportErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = st.Read(ctx, rotation.Credentials{}, ref)
+	_, err = st.Read(ctx, port.Credentials{}, ref)
 	clean(t, err)
 	if took := time.Since(start); took > 900*time.Millisecond || err == nil || !strings.Contains(err.Error(), "cancelled") {
 		t.Errorf("a hung call with the invocation's deadline in 100ms: %v after %v, want cancelled promptly", err, took)
@@ -354,23 +355,23 @@ func TestAbsentValueAndSizeLimit(t *testing.T) {
 	}
 	r := &Ref{region, "acr-pull", "current"}
 	emu.SetAnswerEdit("ssm", "GetSecretValue", func(ans map[string]any) { delete(ans["Response"].(map[string]any), "SecretString") })
-	snap, err := st.Read(context.Background(), rotation.Credentials{}, r)
+	snap, err := st.Read(context.Background(), port.Credentials{}, r)
 	if err == nil {
 		_, err = snap.Find(r)
 	}
-	if rotation.CodeOf(err) != rotation.CorruptSecretData || !strings.Contains(err.Error(), "carries no SecretString") {
+	if port.CodeOf(err) != port.CorruptSecretData || !strings.Contains(err.Error(), "carries no SecretString") {
 		t.Errorf("got %v; want CorruptSecretData saying the answer carries no SecretString", err)
 	}
 	emu.SetAnswerEdit("ssm", "GetSecretValue", nil)
 
-	sec := rotation.Secret{Where: r.Where(), Handle: handle{region: region, name: "acr-pull", version: "current"}}
+	sec := port.Secret{Where: r.Where(), Handle: handle{region: region, name: "acr-pull", version: "current"}}
 	emu.ResetCalls()
 	big := []byte(`{"x":"` + strings.Repeat("a", MaxValue-7) + `"}`)
 	err = st.CheckSize(sec, big)
-	if rotation.CodeOf(err) != rotation.ValueTooLarge || !strings.Contains(err.Error(), "4097 bytes") || !strings.Contains(err.Error(), "at most 4096 bytes") {
+	if port.CodeOf(err) != port.ValueTooLarge || !strings.Contains(err.Error(), "4097 bytes") || !strings.Contains(err.Error(), "at most 4096 bytes") {
 		t.Errorf("CheckSize: %v; want ValueTooLarge giving the size and the limit", err)
 	}
-	if _, err := st.Write(context.Background(), rotation.Credentials{}, sec, big); rotation.CodeOf(err) != rotation.ValueTooLarge {
+	if _, err := st.Write(context.Background(), port.Credentials{}, sec, big); port.CodeOf(err) != port.ValueTooLarge {
 		t.Errorf("Write: %v; want ValueTooLarge", err)
 	}
 	if n := len(emu.Calls()); n != 0 {

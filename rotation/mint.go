@@ -2,83 +2,28 @@ package rotation
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/sae-secret-rotator/rotator/dockercfg"
+	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
-// sourceState mints a source's token once per invocation, shared by all of
-// its secrets, resolves its domains once and proves the token once.
-type sourceState struct {
-	spec SourceSpec
-	src  Source
-
-	domOnce sync.Once
-	doms    []Domain
-	domErr  error
-
-	tokMu  sync.Mutex
-	tok    *Token
-	tokErr error
-
-	loginOnce sync.Once
-	login     string
-	loginErr  error
-}
-
-func (w *invocation) source(spec SourceSpec) *sourceState {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	key := spec.Type + "/" + spec.LoginCheck + "/" + spec.ProbeRepository + "/" + spec.Config.Key()
-	s := w.sources[key]
-	if s == nil {
-		s = &sourceState{spec: spec, src: w.r.sources[spec.Type]}
-		w.sources[key] = s
+// mint gets the source's token for the secret, minted once per invocation
+// and source, and proves it against the registry before anything is
+// written with it.
+func (w *invocation) mint(ctx context.Context, j *job, res *Result) (Token, error) {
+	tok, err := j.src.token(ctx, w)
+	if err != nil {
+		return Token{}, err
 	}
-	return s
-}
-
-func (s *sourceState) domains(ctx context.Context, w *invocation) ([]Domain, error) {
-	s.domOnce.Do(func() {
-		// Stays if the lookup panics: the Once is spent either way, and an
-		// empty list must not pass for a source's domains.
-		s.domErr = errorf(UpdateFailed, "internal error looking up the registry domains of %s: nothing was written", s.spec.Config.Describe())
-		var doms []Domain
-		err := w.call(ctx, w.r.unpaced, "registry domains", func(ctx context.Context) (err error) {
-			doms, err = s.src.Domains(ctx, w.creds, s.spec.Config)
-			return err
-		})
-		seen := map[string]bool{}
-		for _, d := range doms {
-			if n := dockercfg.NormalizeHost(d.Host); n != "" && !seen[n] {
-				seen[n] = true
-				s.doms = append(s.doms, Domain{Host: n, Private: d.Private})
-			}
-		}
-		switch {
-		case err != nil:
-			s.domErr = w.failure(err, CredentialSourceFailed)
-		case len(s.doms) == 0:
-			s.domErr = errorf(CredentialSourceFailed, "%s has no registry domain: set source.domains", s.spec.Config.Describe())
-		default:
-			s.domErr = nil
-		}
-	})
-	return s.doms, s.domErr
-}
-
-func hosts(doms []Domain) []string {
-	out := make([]string, len(doms))
-	for i, d := range doms {
-		out[i] = d.Host
+	if res.Login, err = j.src.prove(ctx, w, tok, j.doms); err != nil {
+		return Token{}, err
 	}
-	return out
+	w.markExpiry(res, tok)
+	return tok, nil
 }
 
 func (s *sourceState) token(ctx context.Context, w *invocation) (Token, error) {
@@ -103,9 +48,9 @@ func (s *sourceState) token(ctx context.Context, w *invocation) (Token, error) {
 		s.tokErr = w.failure(err, CredentialSourceFailed)
 		return Token{}, s.tokErr
 	}
-	w.redact.add(tok.Password, tok.Username+":"+tok.Password)
+	w.learn(tok)
 	// A mint may have assumed a role: its session is a secret from now on.
-	w.redact.add(sensitiveOf(s.src)...)
+	w.learn(held(s.src))
 	w.log.Info("token minted", zap.String("source", s.spec.Config.Describe()), zap.String("username", tok.Username),
 		zap.Time("expiresAt", tok.ExpiresAt.UTC()))
 	s.tok = &tok
@@ -154,7 +99,7 @@ func (s *sourceState) proveOnce(ctx context.Context, w *invocation, tok Token, d
 		if CodeOf(err) == DeadlineExceeded {
 			return "", err
 		}
-		var rj interface{ Rejected() bool }
+		var rj port.Rejection
 		if errors.As(err, &rj) && rj.Rejected() && s.spec.ProbeRepository != "" {
 			return "", errorf(CredentialRejected, "the new token of %s cannot pull %s from %s: nothing was written (%s)",
 				s.spec.Config.Describe(), s.spec.ProbeRepository, d.Host, w.redact.clean(err.Error()))
@@ -174,28 +119,21 @@ func (s *sourceState) proveOnce(ctx context.Context, w *invocation, tok Token, d
 	return LoginUnreachable, nil
 }
 
-// credentialsIn lists the secret values of a docker config's logins, so
-// that a piece of any of them is recognised in a server's message.
-func credentialsIn(doc []byte) []string {
-	var cfg struct {
-		Auths map[string]map[string]json.RawMessage `json:"auths"`
+// markExpiry flags a token that will not outlive the next scheduled run.
+func (w *invocation) markExpiry(res *Result, tok Token) {
+	if tok.ExpiresAt.IsZero() {
+		return
 	}
-	if json.Unmarshal(doc, &cfg) != nil {
-		return nil
+	// Whole seconds, as the report writes times; rounding down errs on the safe side.
+	at := tok.ExpiresAt.UTC().Truncate(time.Second)
+	res.ExpiresAt = &at
+	sched := w.r.cfg.Schedule
+	if sched.Interval.Duration <= 0 {
+		return
 	}
-	var out []string
-	for _, e := range cfg.Auths {
-		for _, k := range []string{"password", "auth", "identitytoken", "registrytoken"} {
-			var v string
-			if json.Unmarshal(e[k], &v) == nil && v != "" {
-				out = append(out, v)
-				if k == "auth" {
-					if dec, err := base64.StdEncoding.DecodeString(v); err == nil {
-						out = append(out, string(dec))
-					}
-				}
-			}
-		}
+	if next := w.r.clock.Now().Add(sched.Interval.Duration + sched.Margin.Duration); at.Before(next) {
+		res.ExpiresBeforeNextRun = true
+		w.log.Warn("the token expires before the next scheduled run plus the margin", append(whereFields(res.Where),
+			zap.Time("expiresAt", at), zap.Duration("interval", sched.Interval.Duration), zap.Duration("margin", sched.Margin.Duration))...)
 	}
-	return out
 }

@@ -1,4 +1,4 @@
-package pacer
+package rotation
 
 import (
 	"context"
@@ -12,10 +12,10 @@ func TestNewStaysUnderQuota(t *testing.T) {
 		calls int
 		per   time.Duration
 	}{{60, time.Minute}, {60, time.Second}, {10, time.Second}, {3, time.Second}, {1000, time.Minute}} {
-		p := New(tc.calls, tc.per, time.Second)
-		worst := float64(p.lim.Burst()) + p.Rate()*tc.per.Seconds()
+		p := newTestPacer(tc.calls, tc.per, time.Second)
+		worst := float64(p.lim.Burst()) + p.rate()*tc.per.Seconds()
 		if worst > float64(tc.calls) {
-			t.Errorf("quota %d/%v: burst %d + rate %.3f/s allows %.1f calls a window", tc.calls, tc.per, p.lim.Burst(), p.Rate(), worst)
+			t.Errorf("quota %d/%v: burst %d + rate %.3f/s allows %.1f calls a window", tc.calls, tc.per, p.lim.Burst(), p.rate(), worst)
 		}
 		if p.lim.Burst() < 1 {
 			t.Errorf("quota %d/%v: burst %d", tc.calls, tc.per, p.lim.Burst())
@@ -24,100 +24,101 @@ func TestNewStaysUnderQuota(t *testing.T) {
 }
 
 func TestBurstServesASmallRotationWithoutWaiting(t *testing.T) {
-	p := New(60, time.Minute, time.Second)
-	start := time.Now()
+	p, clock := fakePacer(60, time.Minute, time.Second)
+	start := clock.Now()
 	for range 3 {
-		if err := p.Wait(context.Background(), 0); err != nil {
+		if err := p.wait(context.Background(), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if d := time.Since(start); d > 100*time.Millisecond {
+	if d := clock.Now().Sub(start); d != 0 {
 		t.Fatalf("three calls waited %v", d)
 	}
 }
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct{ t time.Time }
+// newTestPacer is a pacer on the wall clock, as production has it.
+func newTestPacer(calls int, per, base time.Duration) *pacer {
+	return newPacer(calls, per, base, wallClock{})
+}
 
-func (c *fakeClock) now() time.Time      { return c.t }
-func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
-func approx(a, b float64) bool           { return a-b < 1e-9 && b-a < 1e-9 }
+func approx(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
 
-// fakePacer runs on a clock the test moves, without jitter unless it sets one.
-func fakePacer(calls int, per, base time.Duration) (*Pacer, *fakeClock) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	p := newAt(calls, per, base, clock.now)
+// fakePacer runs on a clock the test moves (or its waits move), without
+// jitter unless it sets one.
+func fakePacer(calls int, per, base time.Duration) (*pacer, *fakeClock) {
+	clock := newFakeClock()
+	p := newPacer(calls, per, base, clock)
 	p.jitter = func() float64 { return 0.5 } // a factor of exactly 1
 	return p, clock
 }
 
 func TestAIMD(t *testing.T) {
 	p, clock := fakePacer(60, time.Minute, time.Second)
-	ceiling := p.Rate()
+	ceiling := p.rate()
 
-	p.Throttled()
-	if got := p.Rate(); !approx(got, ceiling/2) {
+	p.throttled()
+	if got := p.rate(); !approx(got, ceiling/2) {
 		t.Fatalf("after a throttle the rate is %.4f, want %.4f", got, ceiling/2)
 	}
 	// The throttles of calls already in flight are the same news.
 	for range 4 {
-		p.Throttled()
+		p.throttled()
 	}
-	if got := p.Rate(); !approx(got, ceiling/2) {
+	if got := p.rate(); !approx(got, ceiling/2) {
 		t.Fatalf("in-flight throttles cut the rate again: %.4f", got)
 	}
 	// A throttle in a later window cuts again, down to the floor at most.
 	for range 10 {
-		clock.add(time.Minute)
-		p.Throttled()
+		clock.Advance(time.Minute)
+		p.throttled()
 	}
-	if got := p.Rate(); !approx(got, ceiling/16) {
+	if got := p.rate(); !approx(got, ceiling/16) {
 		t.Fatalf("rate %.5f, want the floor %.5f", got, ceiling/16)
 	}
 	// Climbing: a tenth of the ceiling per window without a throttle, not per call.
-	clock.add(time.Minute)
+	clock.Advance(time.Minute)
 	for range 100 {
-		p.Succeeded()
+		p.succeeded()
 	}
-	if got := p.Rate(); !approx(got, ceiling/16+ceiling/10) {
+	if got := p.rate(); !approx(got, ceiling/16+ceiling/10) {
 		t.Fatalf("after one quiet window the rate is %.5f, want %.5f", got, ceiling/16+ceiling/10)
 	}
-	clock.add(20 * time.Minute)
-	p.Succeeded()
-	if got := p.Rate(); !approx(got, ceiling) {
+	clock.Advance(20 * time.Minute)
+	p.succeeded()
+	if got := p.rate(); !approx(got, ceiling) {
 		t.Fatalf("rate %.4f did not climb back to the ceiling %.4f", got, ceiling)
 	}
 }
 
 // TestThrottlePause: about one base wait after a first throttle, twice as
-// long for each throttle that follows before a success, up to MaxPause base
+// long for each throttle that follows before a success, up to maxPauseBases base
 // waits; a success starts over.
 func TestThrottlePause(t *testing.T) {
 	const base = time.Second
 	p, clock := fakePacer(60, time.Minute, base)
-	if d := p.Delay(0); d != 0 {
+	if d := p.delay(0); d != 0 {
 		t.Fatalf("a fresh pacer pauses %v", d)
 	}
-	for i, want := range []time.Duration{1, 2, 4, 8, 16, MaxPause, MaxPause} {
-		p.Throttled()
-		if d := p.Delay(0); d != want*base {
+	for i, want := range []time.Duration{1, 2, 4, 8, 16, maxPauseBases, maxPauseBases} {
+		p.throttled()
+		if d := p.delay(0); d != want*base {
 			t.Fatalf("after throttle %d the pause is %v, want %v", i+1, d, want*base)
 		}
-		clock.add(p.Delay(0)) // the pause ends; the retry is throttled again
+		clock.Advance(p.delay(0)) // the pause ends; the retry is throttled again
 	}
-	p.Succeeded()
-	p.Throttled()
-	if d := p.Delay(0); d != base {
+	p.succeeded()
+	p.throttled()
+	if d := p.delay(0); d != base {
 		t.Fatalf("the first throttle after a success pauses %v, want %v", d, base)
 	}
 	// A short pause never cuts a longer one that is still running.
 	p, _ = fakePacer(60, time.Minute, base)
 	for range 3 {
-		p.Throttled()
+		p.throttled()
 	}
-	p.Succeeded()
-	p.Throttled()
-	if d := p.Delay(0); d != 4*base {
+	p.succeeded()
+	p.throttled()
+	if d := p.delay(0); d != 4*base {
 		t.Fatalf("a new throttle cut the running pause to %v, want %v", d, 4*base)
 	}
 }
@@ -130,17 +131,17 @@ func TestThrottlePauseJitter(t *testing.T) {
 	}{{0, 750 * time.Millisecond, 750 * time.Millisecond}, {0.999999, 1249 * time.Millisecond, 1250 * time.Millisecond}} {
 		p, _ := fakePacer(60, time.Minute, base)
 		p.jitter = func() float64 { return tc.jitter }
-		p.Throttled()
-		if d := p.Delay(0); d < tc.min || d > tc.max {
+		p.throttled()
+		if d := p.delay(0); d < tc.min || d > tc.max {
 			t.Errorf("jitter %v: pause %v, want within [%v, %v]", tc.jitter, d, tc.min, tc.max)
 		}
 	}
 	// The real jitter: within ±25% of base, and not the same for every instance.
 	seen := map[time.Duration]bool{}
 	for range 20 {
-		p := newAt(60, time.Minute, base, (&fakeClock{t: time.Unix(1_700_000_000, 0)}).now)
-		p.Throttled()
-		d := p.Delay(0)
+		p := newPacer(60, time.Minute, base, &fakeClock{now: time.Unix(1_700_000_000, 0)})
+		p.throttled()
+		d := p.delay(0)
 		if d < 3*base/4 || d > 5*base/4 {
 			t.Fatalf("pause %v is not within ±25%% of %v", d, base)
 		}
@@ -153,32 +154,32 @@ func TestThrottlePauseJitter(t *testing.T) {
 
 func TestUnlimitedPacerStillPauses(t *testing.T) {
 	const base = 50 * time.Millisecond
-	p := New(0, 0, base)
-	if err := p.Wait(context.Background(), 0); err != nil {
+	p, clock := fakePacer(0, 0, base)
+	if err := p.wait(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
-	p.Throttled()
-	if d := p.Delay(1); d < 3*base/4-5*time.Millisecond || d > 5*base/4 {
-		t.Fatalf("after a throttle an unlimited pacer delays %v, want about %v", d, base)
+	p.throttled()
+	if d := p.delay(1); d != base {
+		t.Fatalf("after a throttle an unlimited pacer delays %v, want %v", d, base)
 	}
-	start := time.Now()
-	if err := p.Wait(context.Background(), 0); err != nil {
+	start := clock.Now()
+	if err := p.wait(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < base/2 {
-		t.Fatalf("a call went out %v after a throttle, want about %v", d, base)
+	if d := clock.Now().Sub(start); d != base {
+		t.Fatalf("a call went out %v after a throttle, want %v", d, base)
 	}
 }
 
 func TestMaxPauseBoundsTheWait(t *testing.T) {
-	p := New(60, time.Minute, 10*time.Second)
-	p.Throttled()
-	start := time.Now()
-	if err := p.Wait(context.Background(), 50*time.Millisecond); err != nil {
+	p, clock := fakePacer(60, time.Minute, 10*time.Second)
+	p.throttled()
+	start := clock.Now()
+	if err := p.wait(context.Background(), 50*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < 40*time.Millisecond || d > 2*time.Second {
-		t.Fatalf("with maxPause 50ms a call waited %v after a throttle of about 10s", d)
+	if d := clock.Now().Sub(start); d != 50*time.Millisecond {
+		t.Fatalf("with maxPause 50ms a call waited %v after a throttle of 10s", d)
 	}
 }
 
@@ -186,54 +187,60 @@ func TestMaxPauseBoundsTheWait(t *testing.T) {
 // drained quota at a halved rate, and the pause again would otherwise add up
 // to several bounds (an emergency run once waited 10s with a bound of 5s).
 func TestMaxWaitBoundsTheWholeWait(t *testing.T) {
-	p := New(60, time.Minute, 10*time.Second)
+	p, clock := fakePacer(60, time.Minute, 10*time.Second)
 	for range p.lim.Burst() {
-		if err := p.Wait(context.Background(), 0); err != nil {
+		if err := p.wait(context.Background(), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	p.Throttled() // a pause of about 10s, and the next token in about 2.2s
+	p.throttled() // a pause of 10s, and the next token in about 2.2s
 	const maxWait = 100 * time.Millisecond
 	for i := range 3 {
-		start := time.Now()
-		if err := p.Wait(context.Background(), maxWait); err != nil {
+		start := clock.Now()
+		if err := p.wait(context.Background(), maxWait); err != nil {
 			t.Fatal(err)
 		}
-		if d := time.Since(start); d > maxWait+100*time.Millisecond {
+		if d := clock.Now().Sub(start); d > maxWait {
 			t.Fatalf("wait %d: %v with maxWait %v", i+1, d, maxWait)
 		}
 	}
 	// The calls let out early were counted: the rate owes them.
-	if tok := p.lim.Tokens(); tok > -2 {
+	if tok := p.lim.TokensAt(clock.Now()); tok > -2 {
 		t.Fatalf("after three calls let out early the limiter holds %.2f tokens, want at most -2", tok)
 	}
 }
 
 func TestWaitPastTheDeadline(t *testing.T) {
-	throttled := func() *Pacer { p := New(60, time.Minute, 10*time.Second); p.Throttled(); return p }
-	drained := func() *Pacer {
-		p := New(60, time.Minute, time.Second)
+	throttled := func() (*pacer, *fakeClock) {
+		p, clock := fakePacer(60, time.Minute, 10*time.Second)
+		p.throttled()
+		return p, clock
+	}
+	drained := func() (*pacer, *fakeClock) {
+		p, clock := fakePacer(60, time.Minute, time.Second)
 		for range p.lim.Burst() {
-			if err := p.Wait(context.Background(), 0); err != nil {
+			if err := p.wait(context.Background(), 0); err != nil {
 				t.Fatal(err)
 			}
 		}
-		return p // the next token comes in about 1.1s
+		return p, clock // the next token comes in about 1.1s
 	}
 	for _, tc := range []struct {
 		name string
-		p    func() *Pacer
+		p    func() (*pacer, *fakeClock)
 	}{{"throttle pause", throttled}, {"quota", drained}} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := tc.p()
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			p, clock := tc.p()
+			// The deadline is judged by the fake clock, which started at the
+			// wall clock's time: the context's own timer never fires here.
+			ctx, cancel := context.WithDeadline(context.Background(), clock.Now().Add(300*time.Millisecond))
 			defer cancel()
-			start := time.Now()
-			err := p.Wait(ctx, 0)
-			if !errors.Is(err, ErrNoTime) || !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("Wait = %v, want ErrNoTime (a DeadlineExceeded)", err)
+			start := clock.Now()
+			err := p.wait(ctx, 0)
+			if !errors.Is(err, errNoTime) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Wait = %v, want errNoTime (a DeadlineExceeded)", err)
 			}
-			if d := time.Since(start); d > 200*time.Millisecond {
+			if d := clock.Now().Sub(start); d != 0 {
 				t.Fatalf("Wait gave up after %v, not at once", d)
 			}
 		})
@@ -241,12 +248,12 @@ func TestWaitPastTheDeadline(t *testing.T) {
 }
 
 func TestPausedWaitEndsWithTheContext(t *testing.T) {
-	p := New(60, time.Minute, 10*time.Second)
-	p.Throttled()
+	p := newTestPacer(60, time.Minute, 10*time.Second)
+	p.throttled()
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
 	start := time.Now()
-	if err := p.Wait(ctx, 0); !errors.Is(err, context.Canceled) {
+	if err := p.wait(ctx, 0); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait = %v, want context.Canceled", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -255,11 +262,11 @@ func TestPausedWaitEndsWithTheContext(t *testing.T) {
 }
 
 func TestDelay(t *testing.T) {
-	p := New(60, time.Minute, time.Second)
-	if d := p.Delay(1); d != 0 {
+	p, _ := fakePacer(60, time.Minute, time.Second)
+	if d := p.delay(1); d != 0 {
 		t.Fatalf("a fresh pacer delays one call by %v", d)
 	}
-	if d := p.Delay(100); d < time.Minute {
+	if d := p.delay(100); d < time.Minute {
 		t.Fatalf("100 calls under a 60/min quota delay only %v", d)
 	}
 }
