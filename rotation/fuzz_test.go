@@ -14,7 +14,7 @@ import (
 
 // knownDeviations are deviations of the code under test from the documented
 // behaviour (docs/events.md) that were reported rather than fixed here (see
-// README, "Fuzzing"). While an entry is true the fuzz target stops asserting
+// docs/fuzzing.md). While an entry is true the fuzz target stops asserting
 // on inputs that show it, so fuzzing can go past them; set it to false once
 // the code is fixed, and the seeds named after it
 // (testdata/fuzz/FuzzDecodeEvent/known-*) then check the fix.

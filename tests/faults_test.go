@@ -13,7 +13,7 @@ import (
 )
 
 // The fault matrix: one row per fault, each asserting the secret's final
-// state and the report. The README's "What it survives" table lists them.
+// state and the report. docs/failure-modes.md lists them.
 func TestFaultMatrix(t *testing.T) {
 	t.Parallel()
 	type want struct {

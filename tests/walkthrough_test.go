@@ -23,15 +23,16 @@ import (
 )
 
 const (
+	walkthroughDoc      = "docs/command-line.md"
 	walkthroughEmulator = "go run ./cmd/emulator"
 	walkthroughBuild    = "go build -o main ./function"
 	walkthroughAddr     = "127.0.0.1:18080"
 )
 
-// The README's command-line walkthrough, pasted as written into a shell
-// while cmd/emulator runs: the plan and the rotation succeed, and the
-// environment it exports is the one cmd/emulator prints.
-func TestREADMEWalkthrough(t *testing.T) {
+// The command line's walkthrough (docs/command-line.md), pasted as written
+// into a shell while cmd/emulator runs: the plan and the rotation succeed,
+// and the environment it exports is the one cmd/emulator prints.
+func TestCommandLineWalkthrough(t *testing.T) {
 	t.Parallel()
 	root, err := fnbuild.ModuleRoot()
 	if err != nil {
@@ -124,17 +125,17 @@ func exampleSecrets(t *testing.T, root string) int {
 	return n
 }
 
-// walkthroughSteps returns the lines of the README's walkthrough that go
-// to the second terminal: everything after `go run ./cmd/emulator`.
+// walkthroughSteps returns the lines of the walkthrough that go to the
+// second terminal: everything after `go run ./cmd/emulator`.
 func walkthroughSteps(t *testing.T, root string) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	b, err := os.ReadFile(filepath.Join(root, walkthroughDoc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile("(?s)<!-- walkthrough:begin -->\\s*```sh\n(.*?)```\\s*<!-- walkthrough:end -->").FindSubmatch(b)
 	if m == nil {
-		t.Fatal("README.md: no ```sh block between <!-- walkthrough:begin --> and <!-- walkthrough:end -->")
+		t.Fatal(walkthroughDoc + ": no ```sh block between <!-- walkthrough:begin --> and <!-- walkthrough:end -->")
 	}
 	lines := strings.Split(strings.TrimRight(string(m[1]), "\n"), "\n")
 	for i, l := range lines {
@@ -142,7 +143,7 @@ func walkthroughSteps(t *testing.T, root string) []string {
 			return lines[i+1:]
 		}
 	}
-	t.Fatalf("README.md: the walkthrough does not start %q", walkthroughEmulator)
+	t.Fatalf(walkthroughDoc+": the walkthrough does not start %q", walkthroughEmulator)
 	return nil
 }
 

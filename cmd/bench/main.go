@@ -1,6 +1,6 @@
 // Command bench measures every performance figure of the rotator side by
 // side in one run against the bundled emulator, and prints them as a table
-// next to their goals (markdown, as recorded in the README):
+// next to their goals (markdown, as recorded in docs/performance.md):
 //
 //	go run ./cmd/bench [-window 1.2s] [-cold 20] [-strict]
 //

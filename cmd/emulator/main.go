@@ -3,7 +3,7 @@
 // Cloud SSM and a registry (CNCF Distribution, holding demo/app:v1; and the
 // FC runtime API, which the command line does not use) on a fixed local
 // address, seeded to match examples/rotator.yaml, so that the command line
-// can be tried without a cloud account (README, "The command line"). It
+// can be tried without a cloud account (docs/command-line.md). It
 // prints the environment to paste into another shell, logs every API call it
 // answers on stderr, and serves until interrupted.
 package main

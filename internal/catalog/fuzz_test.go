@@ -16,7 +16,7 @@ import (
 )
 
 // knownDeviations are deviations of ParseConfig from docs/configuration.md
-// that were reported rather than fixed here (see README, "Fuzzing"). While
+// that were reported rather than fixed here (see docs/fuzzing.md). While
 // an entry is true the tests stop asserting on inputs that show it; set it
 // to false once the code is fixed, and the seeds named after it
 // (testdata/fuzz/FuzzParseConfig/known-*) then check the fix.

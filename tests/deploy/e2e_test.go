@@ -419,15 +419,15 @@ func TestPackage(t *testing.T) {
 	// Without -config the shipped example goes in.
 	defPath := writeDefault(t, filepath.Join(tmp, "default.zip"))
 	def := readZip(t, defPath)
-	// The README shows the packager's output: its size stays near the real one
-	// (within 10%: the binary grows with every change, the README with releases).
+	// The deploy guide shows the packager's output: its size stays near the real
+	// one (within 10%: the binary grows with every change, the guide with releases).
 	if st, err := os.Stat(defPath); err == nil {
 		shown := 0.0
 		if m := regexp.MustCompile(`dist/function\.zip (\d+) bytes`).FindStringSubmatch(deploySection(t)); m != nil {
 			shown, _ = strconv.ParseFloat(m[1], 64)
 		}
 		if math.Abs(shown-float64(st.Size())) > 0.1*float64(st.Size()) {
-			t.Errorf("README: the package is shown as %v bytes; `go run ./cmd/package` makes %d", shown, st.Size())
+			t.Errorf(deployDoc+": the package is shown as %v bytes; `go run ./cmd/package` makes %d", shown, st.Size())
 		}
 	}
 	shipped, err := os.ReadFile(repoPath("deploy", "rotator.yaml"))

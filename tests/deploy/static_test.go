@@ -13,7 +13,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// What the function is (README, "Deploy"): the deploy files must say the same.
+// What the function is (docs/deploy.md): the deploy files must say the same.
 const (
 	wantRuntime    = "go1"
 	wantHandler    = "main"

@@ -133,7 +133,7 @@ func (tpl *rosTemplate) value(t *testing.T, v any) string {
 // EventBridge invokes the function through a service-linked role that a
 // fresh account does not have: the template creates it, by default, and
 // keeps it when the stack goes (other triggers of the account use it);
-// s.yaml and the README say how it is created without ROS.
+// s.yaml and the deploy guide say how it is created without ROS.
 func TestEventBridgeServiceLinkedRole(t *testing.T) {
 	const service = "sendevent-fc.eventbridge.aliyuncs.com"
 	tpl := loadTemplate(t)
@@ -167,7 +167,7 @@ func TestEventBridgeServiceLinkedRole(t *testing.T) {
 	doc := deploySection(t)
 	for _, w := range []string{cmd, "AliyunServiceRoleForEventBridgeSendToFC"} {
 		if !strings.Contains(doc, w) {
-			t.Errorf("README, Deploy: %q is missing", w)
+			t.Errorf(deployDoc+": %q is missing", w)
 		}
 	}
 }

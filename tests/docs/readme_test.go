@@ -2,33 +2,44 @@ package docs_test
 
 import (
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/sae-secret-rotator/rotator/rotation"
 )
 
-// The README's deploy part says what docs/report.md says: every status,
-// login outcome and failure code a report can carry.
-func TestREADMEDeployAgreesWithTheReport(t *testing.T) {
+// readmeMaxLines keeps the README something a newcomer reads in minutes; the
+// reference lives in docs/.
+const readmeMaxLines = 250
+
+// The README opens with the two commands, stays short, and leads to every
+// document in docs/.
+func TestREADMEIsShortAndLeadsToTheDocs(t *testing.T) {
 	readme := read(t, filepath.Join(root, "README.md"))
-	_, rest, ok := strings.Cut(readme, "<!-- deploy:begin -->")
-	deploy, _, ok2 := strings.Cut(rest, "<!-- deploy:end -->")
-	if !ok || !ok2 {
-		t.Fatal("README.md: no <!-- deploy:begin --> ... <!-- deploy:end --> section")
+	if n := strings.Count(readme, "\n"); n > readmeMaxLines {
+		t.Errorf("README.md has %d lines, more than %d: move the detail to docs/", n, readmeMaxLines)
 	}
-	report := read(t, filepath.Join(root, "docs", "report.md"))
-	words := []string{rotation.StatusRotated, rotation.StatusPlanned, rotation.StatusSkipped, rotation.StatusFailed,
-		rotation.LoginOK, rotation.LoginUnreachable, rotation.LoginSkipped, rotation.ReasonCooldown, "changes"}
-	for _, c := range rotation.AllCodes {
-		words = append(words, string(c))
+
+	// The first thing after the title: one code block holding the two commands.
+	first := regexp.MustCompile("(?s)\\A# [^\n]+\n+```sh\n(.*?)```").FindStringSubmatch(readme)
+	if first == nil {
+		t.Fatal("README.md does not open with a ```sh block right after its title")
 	}
-	for _, w := range words {
-		if !strings.Contains(report, "`"+w+"`") {
-			t.Errorf("docs/report.md does not name %q", w)
-		}
-		if !strings.Contains(deploy, "`"+w+"`") {
-			t.Errorf("README.md, Deploy: does not name %q, which docs/report.md documents", w)
+	var cmds []string
+	for _, l := range strings.Split(strings.TrimSpace(first[1]), "\n") {
+		cmd, _, _ := strings.Cut(l, "#")
+		cmds = append(cmds, strings.TrimSpace(cmd))
+	}
+	if want := []string{"go run ./cmd/demo", "go test -race -count=1 ./..."}; strings.Join(cmds, "\n") != strings.Join(want, "\n") {
+		t.Errorf("README.md opens with %q, want the two commands %q", cmds, want)
+	}
+
+	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil || len(docs) == 0 {
+		t.Fatalf("no docs/*.md found (%v)", err)
+	}
+	for _, d := range docs {
+		if link := "](docs/" + filepath.Base(d) + ")"; !strings.Contains(readme, link) {
+			t.Errorf("README.md does not link docs/%s", filepath.Base(d))
 		}
 	}
 }

@@ -8,28 +8,32 @@ import (
 	"testing"
 )
 
-// deploySection returns README.md's text between the deploy markers.
+// deployDoc is the deploy guide that the tests of this package hold to the
+// deploy files.
+const deployDoc = "docs/deploy.md"
+
+// deploySection returns the deploy guide's text between the deploy markers.
 func deploySection(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(repoPath("README.md"))
+	b, err := os.ReadFile(repoPath(deployDoc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, rest, ok := strings.Cut(string(b), "<!-- deploy:begin -->")
 	section, _, ok2 := strings.Cut(rest, "<!-- deploy:end -->")
 	if !ok || !ok2 {
-		t.Fatal("README.md: the <!-- deploy:begin --> / <!-- deploy:end --> markers are missing")
+		t.Fatal(deployDoc + ": the <!-- deploy:begin --> / <!-- deploy:end --> markers are missing")
 	}
 	return section
 }
 
-// pendingREADME are optional template parameters that the README's deploy
-// section does not describe yet (template.yaml and s.yaml do, in comments).
-var pendingREADME = map[string]bool{}
+// pendingDoc are optional template parameters that the deploy guide does
+// not describe yet (template.yaml and s.yaml do, in comments).
+var pendingDoc = map[string]bool{}
 
-// TestREADMEMatchesTheDeployFiles keeps the deploy instructions in step with
-// the files they describe: names, parameters, commands and numbers.
-func TestREADMEMatchesTheDeployFiles(t *testing.T) {
+// TestDeployDocMatchesTheDeployFiles keeps the deploy instructions in step
+// with the files they describe: names, parameters, commands and numbers.
+func TestDeployDocMatchesTheDeployFiles(t *testing.T) {
 	doc := deploySection(t)
 	s := loadSYAML(t)
 	sp := s.function(t)
@@ -38,13 +42,13 @@ func TestREADMEMatchesTheDeployFiles(t *testing.T) {
 	// Every var of s.yaml is explained, and only those.
 	for name := range s.vars {
 		if !strings.Contains(doc, "`"+name+"`") {
-			t.Errorf("README: s.yaml var %s is not described", name)
+			t.Errorf(deployDoc+": s.yaml var %s is not described", name)
 		}
 	}
 	for _, m := range regexp.MustCompile("(?m)^\\| `([A-Za-z]+)`(?:, `([A-Za-z]+)`)? \\|").FindAllStringSubmatch(doc, -1) {
 		for _, name := range m[1:] {
 			if _, ok := s.vars[name]; name != "" && !ok {
-				t.Errorf("README: var %s is not in s.yaml", name)
+				t.Errorf(deployDoc+": var %s is not in s.yaml", name)
 			}
 		}
 	}
@@ -54,23 +58,23 @@ func TestREADMEMatchesTheDeployFiles(t *testing.T) {
 	for _, m := range regexp.MustCompile(`ParameterKey (\w+)`).FindAllStringSubmatch(doc, -1) {
 		passed[m[1]] = true
 		if _, ok := tpl.parameters[m[1]]; !ok {
-			t.Errorf("README: CreateStack passes %s, which template.yaml does not declare", m[1])
+			t.Errorf(deployDoc+": CreateStack passes %s, which template.yaml does not declare", m[1])
 		}
 	}
 	for name, p := range tpl.parameters {
 		if _, hasDefault := mustMap(t, name, p)["Default"]; !hasDefault && !passed[name] {
-			t.Errorf("README: CreateStack does not pass the required parameter %s", name)
+			t.Errorf(deployDoc+": CreateStack does not pass the required parameter %s", name)
 		}
-		if !strings.Contains(doc, "`"+name+"`") && !passed[name] && !pendingREADME[name] {
-			t.Errorf("README: template parameter %s is not mentioned", name)
+		if !strings.Contains(doc, "`"+name+"`") && !passed[name] && !pendingDoc[name] {
+			t.Errorf(deployDoc+": template parameter %s is not mentioned", name)
 		}
-		if pendingREADME[name] && strings.Contains(doc, "`"+name+"`") {
-			t.Errorf("README: %s is described now: drop it from pendingREADME", name)
+		if pendingDoc[name] && strings.Contains(doc, "`"+name+"`") {
+			t.Errorf(deployDoc+": %s is described now: drop it from pendingDoc", name)
 		}
 	}
 	obj, _ := tpl.paramDefault(t, "CodeObject")
 	if !regexp.MustCompile(`oss://<bucket>/` + regexp.QuoteMeta(fmt.Sprint(obj)) + `\s`).MatchString(doc) {
-		t.Errorf("README: the OSS upload does not use CodeObject's default %v", obj)
+		t.Errorf(deployDoc+": the OSS upload does not use CodeObject's default %v", obj)
 	}
 
 	// Commands and names taken from the files.
@@ -94,20 +98,20 @@ func TestREADMEMatchesTheDeployFiles(t *testing.T) {
 	}
 	for _, w := range want {
 		if !strings.Contains(doc, w) {
-			t.Errorf("README: %q is missing or differs from the deploy files", w)
+			t.Errorf(deployDoc+": %q is missing or differs from the deploy files", w)
 		}
 	}
 	for _, f := range []string{"ram-trust-policy.json", "ram-policy.json", "ram-platform-policy.json"} {
 		if _, err := os.Stat(repoPath("deploy", f)); err != nil || !strings.Contains(doc, "deploy/"+f) {
-			t.Errorf("README: deploy/%s is not both shipped and used", f)
+			t.Errorf(deployDoc+": deploy/%s is not both shipped and used", f)
 		}
 	}
 
-	// Environment variables named in the README are ones the code reads.
+	// Environment variables named in the deploy guide are ones the code reads.
 	code := codeEnvNames(t)
 	for _, m := range regexp.MustCompile(`\b(ROTATOR_[A-Z_]+|ALIBABA_CLOUD_[A-Z_]+)\b`).FindAllString(doc, -1) {
 		if !code[m] && !strings.HasSuffix(m, "_") {
-			t.Errorf("README: %s is not read by the code", m)
+			t.Errorf(deployDoc+": %s is not read by the code", m)
 		}
 	}
 }
