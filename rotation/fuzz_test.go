@@ -23,9 +23,6 @@ var knownDeviations = map[string]bool{
 	// encoding/json matches struct fields case-insensitively, so DecodeEvent
 	// takes "Action", "DryRun", "ID", "DATA"... for the documented keys.
 	"folded-keys": false,
-	// DecodeEvent refuses a CloudEvent whose data is a JSON value other than an
-	// object, though docs/events.md has any well-formed CloudEvent succeed.
-	"cloudevent-data-not-object": false,
 }
 
 // sameKey says whether the decoder may take JSON key k for field name:

@@ -164,7 +164,8 @@ func run() error {
 	}
 	time.Sleep(100 * time.Millisecond) // let the last log lines through
 
-	// A failed invocation's error message is the report.
+	// A failed invocation's error message is the report (cut to its first
+	// failures when it is large: docs/report.md).
 	report, err := res.Output()
 	if err != nil {
 		return err
