@@ -38,6 +38,10 @@ func (s *sourceState) token(ctx context.Context, w *invocation) (Token, error) {
 	var tok Token
 	err := w.call(ctx, w.r.unpaced, "mint token", func(ctx context.Context) (err error) {
 		tok, err = s.src.Mint(ctx, w.creds, s.spec.Config)
+		// A mint may have assumed a role: its session is a secret from now
+		// on, before anything words this call's error (a server's message can
+		// quote the string to sign, and the session's token in it).
+		w.learn(held(s.src))
 		return err
 	})
 	if err == nil && (tok.Username == "" || tok.Password == "") {
@@ -49,8 +53,6 @@ func (s *sourceState) token(ctx context.Context, w *invocation) (Token, error) {
 		return Token{}, s.tokErr
 	}
 	w.learn(tok)
-	// A mint may have assumed a role: its session is a secret from now on.
-	w.learn(held(s.src))
 	w.log.Info("token minted", zap.String("source", s.spec.Config.Describe()), zap.String("username", tok.Username),
 		zap.Time("expiresAt", tok.ExpiresAt.UTC()))
 	s.tok = &tok

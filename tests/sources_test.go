@@ -178,3 +178,39 @@ func TestAssumeRoleRefusedFailsTheSource(t *testing.T) {
 		t.Errorf("personal-pull: %s", r.Status)
 	}
 }
+
+// A mint signed with an assumed session fails with a message that quotes
+// the request and the session's security token, whole or cut short: no
+// 12-character piece of the session's secrets reaches the report, the logs
+// or stdout (the session is new: the redactor must know it before the
+// failure is worded).
+func TestAssumedSessionQuotedInAFailedMint(t *testing.T) {
+	t.Parallel()
+	for _, cut := range []int{0, 200} {
+		t.Run(fmt.Sprintf("cut %d", cut), func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			defer w.guard.Protect()
+			w.emu.AddRole(minterRole, sts.AccessKeyID)
+			eid := w.secret(nsProd, "ee-pull", map[string]auth{}, nil)
+			w.emu.SetFault("GetAuthorizationToken", emulator.Fault{Echo: 1000, EchoCut: cut})
+			f := w.start(config(eeRoleTarget("ee-pull", minterRole, byID(nsProd, eid))), stsEnv(w))
+			rep, failed := f.invoke(timerEvent(""), time.Minute)
+			if !failed || rep.Failed != 1 || rep.Results[0].Error == nil || rep.Results[0].Error.Code != rotation.CredentialSourceFailed {
+				w.guard.Fatalf("failed=%v results=%+v", failed, rep.Results)
+			}
+			sessions := w.emu.AssumedCredentials()
+			if len(sessions) != 1 {
+				t.Fatalf("%d sessions assumed, want 1", len(sessions))
+			}
+			out := map[string][]byte{"stdout": f.stdout.Bytes(), "stderr": f.stderr.Bytes(), "report": rep.JSON()}
+			for name, b := range out {
+				for i, s := range []string{sessions[0].AccessKeySecret, sessions[0].SecurityToken} {
+					if p, ok := sharedPiece(string(b), s, 12); ok {
+						t.Errorf("%s holds a 12-character piece of the session's secret #%d (at offset %d of it)", name, i, p)
+					}
+				}
+			}
+		})
+	}
+}

@@ -251,7 +251,7 @@ func (a *EE) Mint(ctx context.Context, caller port.Credentials, cfg port.SourceC
 	req.InstanceId = c.InstanceID
 	resp := cr_ee.CreateGetAuthorizationTokenResponse()
 	if err := cl.DoAction(req, resp); err != nil {
-		return port.Token{}, scrub(a.b.Fail(ctx, "cr", "GetAuthorizationToken", err), creds, caller)
+		return port.Token{}, a.b.Fail(ctx, "cr", "GetAuthorizationToken", err)
 	}
 	if err := crFailure("GetAuthorizationToken", resp.GetHttpStatus(), resp.GetAuthorizationTokenIsSuccess, resp.Code); err != nil {
 		return port.Token{}, err

@@ -191,19 +191,3 @@ func (r *roles) sensitive() []string {
 	}
 	return out
 }
-
-// scrub removes an assumed session's secrets from the server's message of a
-// call signed with it: the engine's redactor learns of a session only at
-// the next invocation.
-func scrub(err error, used, caller port.Credentials) error {
-	ce, ok := err.(*port.CallError)
-	if !ok || used == caller || ce.Server == "" {
-		return err
-	}
-	for _, v := range []string{used.AccessKeySecret, used.SecurityToken} {
-		if v != "" {
-			ce.Server = strings.ReplaceAll(ce.Server, v, "[redacted]")
-		}
-	}
-	return err
-}

@@ -146,7 +146,7 @@ func (p *Personal) Mint(ctx context.Context, caller port.Credentials, cfg port.S
 	p.b.Point(req, &req.Port, p.ep, "cr", c.RegionID, true)
 	resp := cr.CreateGetAuthorizationTokenResponse()
 	if err := cl.DoAction(req, resp); err != nil {
-		return port.Token{}, scrub(p.b.Fail(ctx, "cr", "GetAuthorizationToken", err), creds, caller)
+		return port.Token{}, p.b.Fail(ctx, "cr", "GetAuthorizationToken", err)
 	}
 	var body personalToken
 	// The body holds the token: a decoding error is never quoted.
