@@ -120,6 +120,11 @@ func (s *listSnapshot) Find(ref port.SecretRef) (port.Secret, error) {
 			len(found), r.SecretName, r.NamespaceID)
 	}
 	sec := found[0]
+	if sec.SecretID <= 0 {
+		// Matched by name, but the answer gives no id to read or write it by.
+		return port.Secret{Where: r.Where()}, port.Errorf(port.UpdateFailed,
+			"the ListSecrets answer names %s without its SecretId: nothing is written", describe(r))
+	}
 	if r.SecretName != "" {
 		s.mem.resolved(r.NamespaceID, r.SecretName, sec.SecretID)
 	}
@@ -153,6 +158,11 @@ func (s *oneSnapshot) Find(ref port.SecretRef) (port.Secret, error) {
 	case s.sec == nil:
 		return port.Secret{Where: o.Where(), ID: o.Key()}, port.Errorf(port.CorruptSecretData,
 			"the DescribeSecret answer for secret %d in namespace %s carries no Data: nothing is written", o.id, o.ns)
+	case s.sec.SecretID != o.id:
+		// An answer that does not name the secret asked for (no SecretId
+		// member, or another) identifies nothing a write could go to.
+		return port.Secret{Where: o.Where(), ID: o.Key()}, port.Errorf(port.UpdateFailed,
+			"the DescribeSecret answer for secret %d in namespace %s does not name it (SecretId %d): nothing is written", o.id, o.ns, s.sec.SecretID)
 	case o.name != "" && s.sec.SecretName != o.name:
 		s.mem.forget(o.ns, o.name)
 		return port.Secret{Where: o.Where()}, port.ErrMoved

@@ -158,6 +158,9 @@ func TestAbsentValueIsCorrupt(t *testing.T) {
 		{"a value not a string", data(func(d map[string]any) { d["SecretData"].(map[string]any)["notes"] = 7 }), port.CorruptSecretData, "not a string"},
 		{"no Data", func(ans map[string]any) { delete(ans, "Data") }, port.CorruptSecretData, "carries no Data"},
 		{"empty .dockerconfigjson", data(func(d map[string]any) { d["SecretData"] = map[string]any{sae.DockerConfigKey: ""} }), "", ""},
+		// The identity is never taken for 0: no write could go to it.
+		{"no SecretId member", data(func(d map[string]any) { delete(d, "SecretId") }), port.UpdateFailed, "does not name it (SecretId 0)"},
+		{"another SecretId", data(func(d map[string]any) { d["SecretId"] = id + 1 }), port.UpdateFailed, "does not name it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			emu.SetAnswerEdit("sae", "DescribeSecret", tc.edit)
@@ -381,6 +384,30 @@ func TestWhere(t *testing.T) {
 		}
 		if got := tc.ref.Describe(); got != tc.text {
 			t.Errorf("%+v: described as %q, want %q", tc.ref, got, tc.text)
+		}
+	}
+}
+
+// A listing that names a secret without its SecretId resolves it to
+// nothing: the name is never taken for secret 0.
+func TestListingWithoutSecretID(t *testing.T) {
+	emu, st := open(t)
+	if _, err := emu.CreateSecret(emulator.Secret{NamespaceID: ns, Name: "by-name", Type: sae.DockerConfigType,
+		Data: map[string]string{sae.DockerConfigKey: b64(doc)}}); err != nil {
+		t.Fatal(err)
+	}
+	emu.SetAnswerEdit("sae", "ListSecrets", func(ans map[string]any) {
+		for _, s := range ans["Data"].(map[string]any)["Secrets"].([]any) {
+			delete(s.(map[string]any), "SecretId")
+		}
+	})
+	_, err := read(t, st, &sae.Ref{NamespaceID: ns, SecretName: "by-name"})
+	if port.CodeOf(err) != port.UpdateFailed || !strings.Contains(err.Error(), "without its SecretId") {
+		t.Fatalf("error %v, want UpdateFailed saying the listing gave no SecretId", err)
+	}
+	for _, c := range emu.Calls() {
+		if c.Action == "DescribeSecret" || c.Action == "UpdateSecret" {
+			t.Errorf("%s called for a secret the listing named without an id", c.Action)
 		}
 	}
 }
