@@ -304,20 +304,32 @@ func (s *Server) finish(q *apiRequest, status int, code string) {
 	}
 }
 
-// fail answers an error body: SAE's carries Success false, ACR's the RPC shape.
+// saeErrorCodes are the errors SAE's API reference lists for its secret
+// APIs (error table of DescribeSecret, UpdateSecret, ListSecrets); the
+// others (throttling, signatures, an unknown action or version, 5xx of the
+// gateway) come in the API gateway's common shape.
+var saeErrorCodes = map[string]bool{"InvalidParameter.NotEmpty": true, "InvalidParameter.Obviously": true,
+	"InvalidParameter.WithMessage": true, "InvalidSecretId.NotFound": true, "InvalidNamespaceId.NotFound": true,
+	"InvalidSecretDataKey.NotFound": true, "OperationFailed.RPCError": true}
+
+// fail answers an error body: SAE's own errors in its envelope, the others
+// in the gateway's common shape (RequestId, HostId, Code, Message).
 func (s *Server) fail(q *apiRequest, e *apiError) {
 	if q.product == "kms" {
 		e = s.kmsEchoed(q, e)
 	}
 	var body any
-	if q.product == "sae" {
+	if q.product == "sae" && saeErrorCodes[e.code] {
+		// SAE's own errors as its reference gives them: Code is the HTTP
+		// status, ErrorCode the code (DescribeSecret, UpdateSecret pages).
 		body = struct {
 			RequestID string `json:"RequestId"`
 			TraceID   string `json:"TraceId"`
 			Code      string `json:"Code"`
+			ErrorCode string `json:"ErrorCode"`
 			Message   string `json:"Message"`
 			Success   bool   `json:"Success"`
-		}{q.reqID, randomHex(15), e.code, e.message, false}
+		}{q.reqID, randomHex(15), strconv.Itoa(e.status), e.code, e.message, false}
 	} else {
 		body = struct {
 			RequestID string `json:"RequestId"`

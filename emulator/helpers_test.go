@@ -83,14 +83,14 @@ func describe(srv *emulator.Server, c *sae.Client, ns string, id int64) (*sae.De
 	roa(srv, req.RoaRequest)
 	req.NamespaceId = ns
 	req.SecretId = requests.NewInteger64(id)
-	return c.DescribeSecret(req)
+	return saeAnswer(c.DescribeSecret(req))
 }
 
 func list(srv *emulator.Server, c *sae.Client, ns string) (*sae.ListSecretsResponse, error) {
 	req := sae.CreateListSecretsRequest()
 	roa(srv, req.RoaRequest)
 	req.NamespaceId = ns
-	return c.ListSecrets(req)
+	return saeAnswer(c.ListSecrets(req))
 }
 
 func update(srv *emulator.Server, c *sae.Client, ns string, id int64, secretData string) (*sae.UpdateSecretResponse, error) {
@@ -99,7 +99,7 @@ func update(srv *emulator.Server, c *sae.Client, ns string, id int64, secretData
 	req.NamespaceId = ns
 	req.SecretId = requests.NewInteger64(id)
 	req.SecretData = secretData
-	return c.UpdateSecret(req)
+	return saeAnswer(c.UpdateSecret(req))
 }
 
 func getToken(srv *emulator.Server, c *cr_ee.Client, instanceID string) (*cr_ee.GetAuthorizationTokenResponse, error) {
@@ -150,9 +150,35 @@ func seedSecret(t testing.TB, srv *emulator.Server, ns, name string) int64 {
 	return id
 }
 
-// serverError asserts err is an *errors.ServerError with the code and status.
+// saeError is an SAE error answer in the shape SAE's reference gives it:
+// the SDK reads its Code, which is the HTTP status; ErrorCode is the code.
+type saeError struct {
+	*sdkerrors.ServerError
+	code string
+}
+
+// saeAnswer passes an SAE call's result on, its error as a saeError where
+// the answer carries ErrorCode.
+func saeAnswer[R interface{ GetHttpContentBytes() []byte }](resp R, err error) (R, error) {
+	var se *sdkerrors.ServerError
+	var body struct{ ErrorCode string }
+	if errors.As(err, &se) && json.Unmarshal(resp.GetHttpContentBytes(), &body) == nil && body.ErrorCode != "" {
+		return resp, &saeError{ServerError: se, code: body.ErrorCode}
+	}
+	return resp, err
+}
+
+// serverError asserts err is an *errors.ServerError with the code and
+// status: the code in Code, or for SAE's own errors in ErrorCode with the
+// status in Code.
 func serverError(t testing.TB, err error, code string, status int) {
 	t.Helper()
+	if e, ok := err.(*saeError); ok {
+		if e.code != code || e.HttpStatus() != status || e.ErrorCode() != strconv.Itoa(status) {
+			t.Fatalf("want ErrorCode %s with Code %d (%d), got ErrorCode %s, Code %s (%d): %s", code, status, status, e.code, e.ErrorCode(), e.HttpStatus(), e.Message())
+		}
+		return
+	}
 	var se *sdkerrors.ServerError
 	if !errors.As(err, &se) {
 		t.Fatalf("want ServerError %s (%d), got %T %v", code, status, err, err)

@@ -145,7 +145,7 @@ func TestUpdateSecretRefusals(t *testing.T) {
 				req.SecretId = itoaInteger(tc.id)
 			}
 			req.SecretData = tc.secretData
-			_, err := c.UpdateSecret(req)
+			_, err := saeAnswer(c.UpdateSecret(req))
 			serverError(t, err, tc.code, tc.status)
 			if strings.Contains(err.Error(), "leaked-pass-12345") || strings.Contains(err.Error(), "bGVha2Vk") {
 				t.Fatal("the error message echoes the secret data")
@@ -198,7 +198,7 @@ func TestCreateSecretAPI(t *testing.T) {
 		req.SecretName = name
 		req.SecretType = typ
 		req.SecretData = data
-		return c.CreateSecret(req)
+		return saeAnswer(c.CreateSecret(req))
 	}
 	data := dockerData("u", "p")
 	resp, err := create("acr-pull", dockerCfg, wrapped(data))

@@ -21,9 +21,24 @@ import (
 type answer interface{ head() envelope }
 
 type envelope struct {
-	Success bool   `json:"Success"`
-	Code    string `json:"Code"`
-	Message string `json:"Message"`
+	Success   bool   `json:"Success"`
+	Code      string `json:"Code"`
+	ErrorCode string `json:"ErrorCode"`
+	Message   string `json:"Message"`
+}
+
+// errorCode is the API's error code of a failed call: ErrorCode, which the
+// reference (DescribeSecret, UpdateSecret) gives for a failed call while
+// its Code is the HTTP status; else a Code that is not a status, as the API
+// gateway's own errors (Throttling.User, signature errors) carry it.
+func (e *envelope) errorCode() string {
+	if c := strings.TrimSpace(e.ErrorCode); c != "" && !strings.EqualFold(c, "null") {
+		return c
+	}
+	if _, err := strconv.Atoi(e.Code); err != nil {
+		return e.Code
+	}
+	return ""
 }
 
 func (e *envelope) head() envelope { return *e }

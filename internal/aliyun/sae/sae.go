@@ -173,14 +173,31 @@ func (s *Store) call(ctx context.Context, creds port.Credentials, region, action
 	s.b.Point(req, reqPort, s.ep, "sae", region, true)
 	resp := responses.NewCommonResponse()
 	if err := c.DoAction(req, resp); err != nil {
-		return s.b.Fail(ctx, "sae", action, err)
+		return errorAnswer(action, s.b.Fail(ctx, "sae", action, err), resp.GetHttpContentBytes())
 	}
 	if err := json.Unmarshal(resp.GetHttpContentBytes(), out); err != nil {
 		return &port.CallError{Product: "sae", Action: action, Status: resp.GetHttpStatus(), Code: "InvalidResponse",
 			Detail: "the answer is not the documented JSON"}
 	}
 	e := out.head()
-	return aliyun.Envelope("sae", action, resp.GetHttpStatus(), e.Success, e.Code, e.Message)
+	return aliyun.Envelope("sae", action, resp.GetHttpStatus(), e.Success, e.errorCode(), e.Message)
+}
+
+// errorAnswer gives a failed call the code of SAE's error answer: the SDK
+// reads only its Code, which SAE's reference makes the HTTP status where
+// ErrorCode holds the code (envelope.errorCode).
+func errorAnswer(action string, err error, body []byte) error {
+	var ce *port.CallError
+	var e envelope
+	if !errors.As(err, &ce) || ce.Status == 0 || json.Unmarshal(body, &e) != nil {
+		return err
+	}
+	if code := e.errorCode(); code != "" && code != ce.Code {
+		fixed := aliyun.Failure("sae", action, ce.Status, code)
+		fixed.Server = ce.Server
+		return fixed
+	}
+	return err
 }
 
 // Read implements port.Store: ListSecrets reads a namespace (it names
