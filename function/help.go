@@ -31,8 +31,8 @@ Environment:
 Exit codes: 0 every secret succeeded (or the check passed), 1 a secret failed,
 2 bad input or configuration (nothing written).
 Logs are JSON lines on stderr. Documentation: README.md and docs/ (configuration.md,
-events.md, report.md, command-line.md, deploy.md, failure-modes.md, cloud-apis.md)
-at https://github.com/sae-secret-rotator/rotator
+events.md, report.md, command-line.md, deploy.md, failure-modes.md, performance.md,
+fuzzing.md, cloud-apis.md, adding-a-store.md) at https://github.com/sae-secret-rotator/rotator
 `
 
 // versionText is the module version and VCS revision the binary was built
