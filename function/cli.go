@@ -84,21 +84,19 @@ func eventOrigin(file string) string {
 // path in its own words ("open x: ..."). It reads one byte past the largest
 // event, for DecodeEvent to refuse, and never more.
 func readEvent(file string, stdin io.Reader) ([]byte, error) {
-	if file == "-" {
-		b, err := io.ReadAll(io.LimitReader(stdin, rotation.MaxEventSize+1))
+	src, what := stdin, "the event from stdin"
+	if file != "-" {
+		what = fmt.Sprintf("the event file %q", file)
+		f, err := os.Open(file)
 		if err != nil {
-			return nil, fmt.Errorf("cannot read the event from stdin: %v", osError(err))
+			return nil, fmt.Errorf("cannot read %s: %v", what, osError(err))
 		}
-		return b, nil
+		defer f.Close()
+		src = f
 	}
-	f, err := os.Open(file)
+	b, err := io.ReadAll(io.LimitReader(src, rotation.MaxEventSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the event file %q: %v", file, osError(err))
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, rotation.MaxEventSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the event file %q: %v", file, osError(err))
+		return nil, fmt.Errorf("cannot read %s: %v", what, osError(err))
 	}
 	return b, nil
 }

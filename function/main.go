@@ -108,8 +108,8 @@ func handler(r *rotation.Rotator, log *zap.Logger) func(context.Context, json.Ra
 		}
 		rep := r.Run(ctx, inv)
 		if !rep.OK() {
-			msg := rep.Summary(rotation.FailureMessageLimit)
-			if len(msg) < len(rep.JSON()) {
+			msg, cut := rep.Summary(rotation.FailureMessageLimit)
+			if cut {
 				log.Warn("the error message is the report cut to the failures that fit; every secret has its own line above",
 					zap.String("requestId", inv.RequestID), zap.Int("limit", rotation.FailureMessageLimit), zap.Int("results", len(rep.Results)))
 			}

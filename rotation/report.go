@@ -190,15 +190,16 @@ type summary struct {
 const summaryTextLimit = 1024
 
 // Summary is the report as JSON of at most limit bytes: the report itself
-// (JSON) when it fits; otherwise its header and counts, the first failed
-// results in configuration order that fit, and `truncated`, saying how
-// many results and failures were left out (docs/report.md). The whole
-// report stays in the log (a line per secret) and, from the command line,
-// on stdout. limit must leave room for the header (a few hundred bytes).
-func (r *Report) Summary(limit int) []byte {
+// (JSON) when it fits, cut false; otherwise its header and counts, the
+// first failed results in configuration order that fit, and `truncated`,
+// saying how many results and failures were left out (docs/report.md),
+// cut true. The whole report stays in the log (a line per secret) and,
+// from the command line, on stdout. limit must leave room for the header
+// (a few hundred bytes).
+func (r *Report) Summary(limit int) (msg []byte, cut bool) {
 	whole := r.JSON()
 	if len(whole) <= limit {
-		return whole
+		return whole, false
 	}
 	s := summary{Report: *r, Truncated: &Truncation{OmittedResults: len(r.Results), OmittedFailures: r.Failed}}
 	s.Reason = cutText(s.Reason, summaryTextLimit)
@@ -227,7 +228,7 @@ func (r *Report) Summary(limit int) []byte {
 	}
 	s.Truncated.OmittedResults = len(r.Results) - len(s.Results)
 	s.Truncated.OmittedFailures = r.Failed - len(s.Results)
-	return marshal(s)
+	return marshal(s), true
 }
 
 func marshal(v any) []byte {

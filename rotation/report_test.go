@@ -77,9 +77,12 @@ func TestSummaryOf300Failures(t *testing.T) {
 	if n := len(rep.JSON()); n <= 64<<10 {
 		t.Fatalf("the whole report is %d bytes: the test needs one over 64 KB", n)
 	}
-	b := rep.Summary(FailureMessageLimit)
+	b, cut := rep.Summary(FailureMessageLimit)
 	if len(b) > FailureMessageLimit || len(b) >= 64<<10 {
 		t.Fatalf("summary is %d bytes, limit %d (and MNS's 64 KB)", len(b), FailureMessageLimit)
+	}
+	if !cut {
+		t.Error("a summary of 300 failures over 64 KB does not say it was cut")
 	}
 	d := decodeSummary(t, b)
 	if d.RequestID != rep.RequestID || d.Trigger != "event" || d.Reason != "registry push" || d.Failed != 300 || d.Rotated != 0 {
@@ -114,7 +117,11 @@ func TestSummaryKeepsFailuresOnly(t *testing.T) {
 		}
 	}
 	rep := newReport(results...)
-	d := decodeSummary(t, rep.Summary(FailureMessageLimit))
+	b, cut := rep.Summary(FailureMessageLimit)
+	if !cut {
+		t.Error("the summary does not say it was cut")
+	}
+	d := decodeSummary(t, b)
 	if d.Rotated != 300 || d.Failed != 100 || d.Truncated == nil {
 		t.Fatalf("counts %d rotated, %d failed, truncated %v", d.Rotated, d.Failed, d.Truncated)
 	}
@@ -131,8 +138,8 @@ func TestSummaryKeepsFailuresOnly(t *testing.T) {
 // A report that fits is the error message as it is.
 func TestSummaryOfASmallReportIsTheReport(t *testing.T) {
 	rep := newReport(rotatedResult(1), failedResult(2))
-	if got := rep.Summary(FailureMessageLimit); !bytes.Equal(got, rep.JSON()) {
-		t.Errorf("summary %s\nwant the report %s", got, rep.JSON())
+	if got, cut := rep.Summary(FailureMessageLimit); !bytes.Equal(got, rep.JSON()) || cut {
+		t.Errorf("summary %s (cut %v)\nwant the report %s, not cut", got, cut, rep.JSON())
 	}
 	if bytes.Contains(rep.JSON(), []byte(`"truncated"`)) {
 		t.Error("a whole report says truncated")
@@ -150,9 +157,9 @@ func TestSummaryNeverExceedsTheLimit(t *testing.T) {
 	rep := newReport(big, failedResult(1))
 	rep.Reason = strings.Repeat("é", 4000)
 	for _, limit := range []int{4 << 10, 16 << 10, FailureMessageLimit} {
-		b := rep.Summary(limit)
-		if len(b) > limit {
-			t.Errorf("limit %d: summary is %d bytes", limit, len(b))
+		b, cut := rep.Summary(limit)
+		if len(b) > limit || !cut {
+			t.Errorf("limit %d: summary is %d bytes, cut %v", limit, len(b), cut)
 		}
 		d := decodeSummary(t, b)
 		if len(d.Results) != 0 || d.Truncated == nil || d.Truncated.OmittedFailures != 2 {
