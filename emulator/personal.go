@@ -65,8 +65,9 @@ func (s *Server) servePersonal(q *apiRequest) {
 		ExpireDate         int64  `json:"expireDate"`
 	}
 	s.okCR(q, struct {
-		Data data `json:"data"`
-	}{data{tok.Password, tok.Username, tok.ExpiresAt.UnixMilli()}})
+		Data      data   `json:"data"`
+		RequestID string `json:"requestId"`
+	}{data{tok.Password, tok.Username, tok.ExpiresAt.UnixMilli()}, q.reqID})
 }
 
 // personalRegion reads the region from a cr.<region>.aliyuncs.com host;
