@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -14,24 +12,13 @@ import (
 
 // redeliver delivers an event as FC's async retry delivers it again: the
 // same request id, x-fc-retry-count above 0.
-func (f *function) redeliver(event, requestID string, retry int, timeout time.Duration) (rep rotation.Report, failed bool) {
+func (f *function) redeliver(event, requestID string, retry int, timeout time.Duration) (rotation.Report, bool) {
 	f.w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout+30*time.Second)
-	defer cancel()
-	res, err := f.w.emu.Invoke(ctx, emulator.Invocation{RequestID: requestID, Payload: []byte(event), Timeout: timeout, Credentials: sts, RetryCount: retry})
+	rep, failed, err := f.invokeWith(emulator.Invocation{RequestID: requestID, Payload: []byte(event), Timeout: timeout, Credentials: sts, RetryCount: retry})
 	if err != nil {
 		f.w.t.Fatal(err)
 	}
-	f.w.guard.WatchBytes("invocation result", res.Payload)
-	f.awaitLog(func(l map[string]any) bool { return finished(l, res.RequestID) })
-	body, err := res.Output()
-	if err != nil {
-		f.w.t.Fatal(err)
-	}
-	if err := json.Unmarshal(body, &rep); err != nil {
-		f.w.t.Fatalf("the invocation's result is not a report: %v", err)
-	}
-	return rep, res.Failed
+	return rep, failed
 }
 
 // One missing secret fails the invocation, so FC retries it: the retry
