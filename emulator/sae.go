@@ -28,8 +28,8 @@ type saeSecret struct {
 
 // saeListed is a secret in ListSecrets' Data.Secrets[] as the current API
 // reference answers it (sae-20190506 ListSecretsResponseBody): metadata and
-// RelateApps, no SecretData. Options.ListSecretsData (or SetListSecretsData)
-// answers saeSecret instead, with SecretData, as older API versions did.
+// RelateApps, no SecretData. SetListSecretsData answers saeSecret instead,
+// with SecretData, as older API versions did.
 type saeListed struct {
 	NamespaceID string   `json:"NamespaceId"`
 	SecretID    int64    `json:"SecretId"`
