@@ -136,13 +136,12 @@ func TestFailedWriteStartsNoCooldown(t *testing.T) {
 			defer w.guard.Protect()
 			id := w.secret(nsProd, "acr-pull", map[string]auth{}, nil)
 			f := w.start(config(target("prod-pull", byID(nsProd, id))))
-			event := `{"specversion":"1.0","id":"e1","source":"acs.cr","type":"cr:Artifact:PushCompleted","data":{"InstanceId":"` + instanceID + `"}}`
 			w.emu.SetFault("UpdateSecret", tc.fault)
-			if rep, failed := f.invoke(event, time.Minute); !failed || rep.Failed != 1 || rep.Results[0].Error.Code != rotation.UpdateFailed {
+			if rep, failed := f.invoke(registryEvent("e1"), time.Minute); !failed || rep.Failed != 1 || rep.Results[0].Error.Code != rotation.UpdateFailed {
 				w.guard.Fatalf("first event: %+v", rep)
 			}
 			w.emu.SetFault("UpdateSecret", emulator.Fault{})
-			rep, failed := f.invoke(strings.Replace(event, `"e1"`, `"e2"`, 1), time.Minute)
+			rep, failed := f.invoke(registryEvent("e2"), time.Minute)
 			if failed || rep.Rotated != 1 {
 				w.guard.Errorf("the next event: %+v, want the secret rotated (no cooldown)", rep.Results)
 			}
