@@ -93,7 +93,7 @@ func TestCallBudget(t *testing.T) {
 			for i := range runs {
 				emu.ResetCalls()
 				if rep := r.Run(ctx, Invocation(fmt.Sprint("budget-", i))); !rep.OK() || rep.Rotated != n {
-					t.Fatalf("run %d: rotated %d of %d: %s", i, rep.Rotated, n, rep.JSON())
+					t.Fatalf("run %d: rotated %d of %d: %s", i, rep.Rotated, n, Outcome(rep))
 				}
 			}
 			c := CountCalls(emu)
@@ -132,6 +132,23 @@ func TestScale(t *testing.T) {
 	}
 	if got := DefaultScale.Freshness(); got != 200*time.Millisecond {
 		t.Errorf("scaled freshness %v, want 200ms", got)
+	}
+}
+
+// A failed run is described by counts and codes, never by a message that
+// could quote a credential.
+func TestOutcomeNamesCodesOnly(t *testing.T) {
+	rep := &rotation.Report{Rotated: 1, Failed: 2, Skipped: 3, Results: []rotation.Result{
+		{Error: &rotation.ResultError{Code: rotation.UpdateFailed, Message: "quoted hub-password-7"}},
+		{Error: &rotation.ResultError{Code: rotation.UpdateFailed, Message: "quoted hub-password-8"}},
+	}}
+	got := Outcome(rep)
+	if want := "1 rotated, 2 failed, 3 skipped; failures: 2 UpdateFailed"; got != want {
+		t.Errorf("Outcome = %q, want %q", got, want)
+	}
+	rep = &rotation.Report{Error: &rotation.ResultError{Code: rotation.InvalidEvent, Message: "quoted hub-password-9"}}
+	if got, want := Outcome(rep), "0 rotated, 0 failed, 0 skipped, refused: InvalidEvent"; got != want {
+		t.Errorf("Outcome = %q, want %q", got, want)
 	}
 }
 

@@ -164,7 +164,7 @@ func Allocs(b *testing.B) {
 	}
 	// One warm-up invocation: connections, lazily built SDK tables.
 	if rep := r.Run(context.Background(), Invocation("warm-up")); !rep.OK() {
-		b.Fatalf("warm-up: %s", rep.JSON())
+		b.Fatalf("warm-up: %s", Outcome(rep))
 	}
 	b.ReportAllocs()
 	var before, after runtime.MemStats
@@ -174,7 +174,7 @@ func Allocs(b *testing.B) {
 		n++
 		rep := r.Run(context.Background(), Invocation(fmt.Sprint("bench-", n)))
 		if !rep.OK() || rep.Rotated != AllocSecrets {
-			b.Fatalf("rotation: %s", rep.JSON())
+			b.Fatalf("rotation: %s", Outcome(rep))
 		}
 	}
 	runtime.ReadMemStats(&after)
@@ -198,4 +198,17 @@ func AllocsPerSecret() (allocs, bytes float64, err error) {
 		return 0, 0, fmt.Errorf("allocation benchmark: %s", failed)
 	}
 	return res.Extra["allocs/secret"], res.Extra["B/secret"], nil
+}
+
+// Outcome sums a report up by counts and codes alone, for a failure
+// message: its results' messages and the report's JSON stay unprinted.
+func Outcome(rep *rotation.Report) string {
+	s := fmt.Sprintf("%d rotated, %d failed, %d skipped", rep.Rotated, rep.Failed, rep.Skipped)
+	if rep.Error != nil {
+		s += ", refused: " + string(rep.Error.Code)
+	}
+	if codes, _ := failures(rep); len(codes) > 0 {
+		s += "; failures: " + FailureText(codes)
+	}
+	return s
 }

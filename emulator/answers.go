@@ -11,8 +11,8 @@ import (
 // function fails closed and that the conformance test can fail.
 
 // SetListSecretsData switches SAE's ListSecrets between the current API
-// reference's answer (false: no SecretData) and the older one that carried
-// every secret's SecretData (true), as Options.ListSecretsData.
+// reference's answer (false, the default: metadata and RelateApps, no
+// SecretData) and the older one that carried every secret's SecretData (true).
 func (s *Server) SetListSecretsData(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

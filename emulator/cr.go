@@ -1,10 +1,5 @@
 package emulator
 
-import (
-	"crypto/rand"
-	"encoding/base64"
-)
-
 // ACR Enterprise Edition, product cr, version 2018-12-01, RPC style.
 
 const tempUsername = "cr_temp_user"
@@ -47,17 +42,8 @@ func (s *Server) serveCR(q *apiRequest) {
 }
 
 func (s *Server) getAuthorizationToken(q *apiRequest, in Instance) {
-	b := make([]byte, 48)
-	_, _ = rand.Read(b)
-	tok := Token{
-		InstanceID:  in.ID,
-		Username:    tempUsername,
-		Password:    base64.RawURLEncoding.EncodeToString(b),
-		ExpiresAt:   s.tokenExpiry(q, in.TokenTTL),
-		AccessKeyID: q.call.AccessKeyID,
-	}
 	s.mu.Lock()
-	s.tokens = append(s.tokens, tok)
+	tok := s.mintLocked(in.ID, q.call.AccessKeyID, in.TokenTTL)
 	s.mu.Unlock()
 	s.okCR(q, struct {
 		IsSuccess          bool   `json:"IsSuccess"`

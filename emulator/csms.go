@@ -156,9 +156,19 @@ func (s *Server) CSMSSensitive() []string {
 	return out
 }
 
+// nextCreated is a new version's create_time: now in ms, but always after
+// the latest version's, as SAE's UpdateTime (nextUpdateTime).
+func (sec *csmsSecret) nextCreated() int64 {
+	if len(sec.versions) == 0 {
+		return nowMS()
+	}
+	return nextUpdateTime(sec.versions[len(sec.versions)-1].created)
+}
+
 func (sec *csmsSecret) add(value, binary *string) csmsVersion {
+	created := sec.nextCreated()
 	sec.next++
-	v := csmsVersion{id: "v" + strconv.Itoa(sec.next), value: value, binary: binary, created: nowMS()}
+	v := csmsVersion{id: "v" + strconv.Itoa(sec.next), value: value, binary: binary, created: created}
 	sec.versions = append(sec.versions, v)
 	return v
 }
@@ -253,7 +263,7 @@ func (s *Server) serveCSMS(w http.ResponseWriter, r *http.Request) {
 	found := true
 	if action == "CreateSecretVersion" {
 		if s.consumeDropWrite(action, csmsProduct) {
-			v = csmsVersion{id: "v" + strconv.Itoa(sec.next+1), created: nowMS()} // answered, never stored
+			v = csmsVersion{id: "v" + strconv.Itoa(sec.next+1), created: sec.nextCreated()} // answered, never stored
 		} else {
 			v = sec.add(in.SecretString, in.SecretBinary)
 		}

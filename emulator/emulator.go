@@ -4,7 +4,7 @@
 //   - SAE secrets (product sae, version 2019-05-06, ROA style): DescribeSecret,
 //     UpdateSecret, ListSecrets, CreateSecret under /pop/v1/sam/secret/...,
 //     answered as the current API reference documents them (ListSecrets
-//     without SecretData; Options.ListSecretsData for the older shape);
+//     without SecretData; SetListSecretsData for the older shape);
 //   - ACR Enterprise Edition (product cr, version 2018-12-01, RPC style):
 //     GetAuthorizationToken, ListInstanceEndpoint;
 //   - ACR Personal Edition (product cr, version 2016-06-07, ROA style):
@@ -72,11 +72,8 @@ type Options struct {
 	Credentials []Credential  // accepted signers; empty means []Credential{DefaultCredential}
 	Quota       int           // SAE calls per QuotaWindow per account; 0 means 60; negative disables the quota
 	QuotaWindow time.Duration // 0 means time.Minute (tests and benchmarks scale it down)
-	// ListSecretsData makes SAE's ListSecrets answer each secret's
-	// SecretData, as older API versions did. By default it answers as the
-	// current API reference documents: metadata and RelateApps only.
-	ListSecretsData bool
-	Logf            func(format string, args ...any) // optional; never logs secret data or signatures
+
+	Logf func(format string, args ...any) // optional; never logs secret data or signatures
 
 	// Function metadata sent with every invocation by the FC runtime API
 	// (x-fc-function-name, x-fc-region, x-fc-account-id, x-fc-function-memory).
@@ -157,7 +154,6 @@ func Start(opts Options) (*Server, error) {
 		ln:         ln,
 		port:       port,
 		quota:      opts.Quota,
-		listData:   opts.ListSecretsData,
 		window:     opts.QuotaWindow,
 		creds:      map[string]Credential{},
 		namespaces: map[string]bool{},

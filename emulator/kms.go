@@ -189,6 +189,11 @@ func missing(param string) *apiError {
 	return errf(400, "MissingParameter", "The input parameter \""+param+"\" that is mandatory for processing this request is not supplied.")
 }
 
+// getSecretValue answers a Generic secret's version. AutomaticRotation,
+// ExtendedConfig and the rotation members are "returned only for ApsaraDB
+// RDS secrets, PolarDB secrets, Redis/Tair secrets, RAM secrets, or ECS
+// secrets" or once rotation is on (kms-20160120 GetSecretValueResponseBody
+// doc text): a Generic secret's answer has none of them.
 func (s *Server) getSecretValue(q *apiRequest) *apiError {
 	name, region := q.params.Get("SecretName"), q.params.Get("RegionId")
 	if name == "" {
@@ -224,20 +229,19 @@ func (s *Server) getSecretValue(q *apiRequest) *apiError {
 		stages = []string{}
 	}
 	s.okCR(q, struct {
-		RequestID         string `json:"RequestId"`
-		SecretName        string `json:"SecretName"`
-		SecretType        string `json:"SecretType"`
-		VersionID         string `json:"VersionId"`
-		CreateTime        string `json:"CreateTime"`
-		SecretData        string `json:"SecretData"`
-		SecretDataType    string `json:"SecretDataType"`
-		AutomaticRotation string `json:"AutomaticRotation"`
-		VersionStages     struct {
+		RequestID      string `json:"RequestId"`
+		SecretName     string `json:"SecretName"`
+		SecretType     string `json:"SecretType"`
+		VersionID      string `json:"VersionId"`
+		CreateTime     string `json:"CreateTime"`
+		SecretData     string `json:"SecretData"`
+		SecretDataType string `json:"SecretDataType"`
+		VersionStages  struct {
 			VersionStage []string `json:"VersionStage"`
 		} `json:"VersionStages"`
 	}{RequestID: q.reqID, SecretName: name, SecretType: "Generic", VersionID: out.ID,
 		CreateTime: out.Created.UTC().Format(time.RFC3339), SecretData: out.Data, SecretDataType: out.DataType,
-		AutomaticRotation: "Disabled", VersionStages: struct {
+		VersionStages: struct {
 			VersionStage []string `json:"VersionStage"`
 		}{stages}})
 	return nil

@@ -1,8 +1,6 @@
 package emulator
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"net/http"
 	"strings"
 	"time"
@@ -47,17 +45,8 @@ func (s *Server) servePersonal(q *apiRequest) {
 		s.fail(q, errf(400, "InvalidVersion", "Specified parameter Version is not valid."))
 		return
 	}
-	b := make([]byte, 48)
-	_, _ = rand.Read(b)
-	tok := Token{
-		InstanceID:  PersonalInstanceID(s.personalRegion(q.r.Host)),
-		Username:    tempUsername,
-		Password:    base64.RawURLEncoding.EncodeToString(b),
-		ExpiresAt:   s.tokenExpiry(q, PersonalTokenTTL),
-		AccessKeyID: q.call.AccessKeyID,
-	}
 	s.mu.Lock()
-	s.tokens = append(s.tokens, tok)
+	tok := s.mintLocked(PersonalInstanceID(s.personalRegion(q.r.Host)), q.call.AccessKeyID, PersonalTokenTTL)
 	s.mu.Unlock()
 	type data struct {
 		AuthorizationToken string `json:"authorizationToken"`
@@ -65,8 +54,9 @@ func (s *Server) servePersonal(q *apiRequest) {
 		ExpireDate         int64  `json:"expireDate"`
 	}
 	s.okCR(q, struct {
-		Data data `json:"data"`
-	}{data{tok.Password, tok.Username, tok.ExpiresAt.UnixMilli()}})
+		Data      data   `json:"data"`
+		RequestID string `json:"requestId"`
+	}{data{tok.Password, tok.Username, tok.ExpiresAt.UnixMilli()}, q.reqID})
 }
 
 // personalRegion reads the region from a cr.<region>.aliyuncs.com host;
@@ -78,18 +68,4 @@ func (s *Server) personalRegion(host string) string {
 		}
 	}
 	return s.opts.Region
-}
-
-// tokenExpiry is when a token minted now expires: after ttl, but never
-// after the signing credential does (ACR cuts a token signed with STS
-// credentials short to their expiry).
-func (s *Server) tokenExpiry(q *apiRequest, ttl time.Duration) time.Time {
-	exp := time.Now().Add(ttl)
-	s.mu.Lock()
-	cred, ok := s.creds[q.call.AccessKeyID]
-	s.mu.Unlock()
-	if ok && !cred.Expires.IsZero() && cred.Expires.Before(exp) {
-		exp = cred.Expires
-	}
-	return exp.Truncate(time.Millisecond)
 }

@@ -46,3 +46,25 @@ func (s *Server) PushImage(ctx context.Context, instanceID, accessKeyID, reposit
 // RegistryHost is "127.0.0.1:PORT": the registry's host for image
 // references (plain http: name.Insecure).
 func (s *Server) RegistryHost() string { return "127.0.0.1:" + s.port }
+
+// Publisher is the CI identity Publish pushes as.
+const Publisher = "LTAIemulatorPublisher"
+
+// Publish pushes a small random image to repository:tag of instanceID as
+// a CI job would: RAM grants Publisher pull and push on the instance's
+// repositories (Distribution asks for both), and PushImage pushes as
+// Publisher. Once the push succeeded the recorded calls are forgotten, so
+// that Calls lists only what came after. It returns the manifest digest.
+func (s *Server) Publish(ctx context.Context, instanceID, repository, tag string) (string, error) {
+	for _, a := range []string{ActionPull, ActionPush} {
+		if err := s.Grant(Publisher, a, "acs:cr:*:*:repository/"+instanceID+"/*"); err != nil {
+			return "", err
+		}
+	}
+	digest, err := s.PushImage(ctx, instanceID, Publisher, repository, tag)
+	if err != nil {
+		return "", err
+	}
+	s.ResetCalls()
+	return digest, nil
+}

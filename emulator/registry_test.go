@@ -289,10 +289,7 @@ func TestRegistryGrants(t *testing.T) {
 func TestRegistryPersonalGrants(t *testing.T) {
 	srv := startServer(t, emulator.Options{Credentials: []emulator.Credential{stsCred, emulator.DefaultCredential}})
 	srv.AddInstance(emulator.Instance{ID: "cri-push"})
-	for _, a := range []string{emulator.ActionPull, emulator.ActionPush} {
-		_ = srv.Grant(emulator.DefaultCredential.AccessKeyID, a, "acs:cr:*:*:repository/cri-push/*")
-	}
-	if _, err := srv.PushImage(context.Background(), "cri-push", emulator.DefaultCredential.AccessKeyID, "team/web", "v1"); err != nil {
+	if _, err := srv.Publish(context.Background(), "cri-push", "team/web", "v1"); err != nil {
 		t.Fatal(err)
 	}
 	user, pass, _, err := personalToken(t, srv, stsCred)
@@ -306,6 +303,31 @@ func TestRegistryPersonalGrants(t *testing.T) {
 	_ = srv.Grant(stsCred.AccessKeyID, emulator.ActionPull, "acs:cr:cn-hangzhou:*:repository/team/*")
 	if _, err := pullWith(srv, tok, "team/web"); err != nil {
 		t.Fatalf("personal token with a grant: %v", err)
+	}
+}
+
+// Publish pushes as a CI job would and leaves no call behind: the image is
+// there for an identity granted pull.
+func TestPublish(t *testing.T) {
+	srv := startServer(t, emulator.Options{})
+	srv.AddInstance(emulator.Instance{ID: "cri-pub"})
+	digest, err := srv.Publish(context.Background(), "cri-pub", "team/web", "v1")
+	if err != nil || !strings.HasPrefix(digest, "sha256:") {
+		t.Fatalf("Publish: %q, %v", digest, err)
+	}
+	if n := len(srv.Calls()); n != 0 {
+		t.Errorf("%d calls left after Publish, want none", n)
+	}
+	_ = srv.Grant("LTAIpuller", emulator.ActionPull, "acs:cr:*:*:repository/cri-pub/*")
+	tok, err := srv.MintToken("cri-pub", "LTAIpuller")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tags, err := pullWith(srv, tok, "team/web"); err != nil || len(tags) != 1 || tags[0] != "v1" {
+		t.Errorf("the published repository lists %v, %v; want [v1]", tags, err)
+	}
+	if _, err := srv.Publish(context.Background(), "cri-none", "team/web", "v1"); err == nil {
+		t.Error("Publish to an unknown instance succeeded")
 	}
 }
 

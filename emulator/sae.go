@@ -15,21 +15,10 @@ type saeApp struct {
 	AppName string `json:"AppName"`
 }
 
-type saeSecret struct {
-	NamespaceID string            `json:"NamespaceId"`
-	SecretID    int64             `json:"SecretId"`
-	SecretName  string            `json:"SecretName"`
-	SecretType  string            `json:"SecretType"`
-	SecretData  map[string]string `json:"SecretData"`
-	CreateTime  int64             `json:"CreateTime"`
-	UpdateTime  int64             `json:"UpdateTime"`
-	RelateApps  []saeApp          `json:"RelateApps"`
-}
-
 // saeListed is a secret in ListSecrets' Data.Secrets[] as the current API
 // reference answers it (sae-20190506 ListSecretsResponseBody): metadata and
-// RelateApps, no SecretData. Options.ListSecretsData (or SetListSecretsData)
-// answers saeSecret instead, with SecretData, as older API versions did.
+// RelateApps, no SecretData. SetListSecretsData answers saeSecret instead,
+// with SecretData, as older API versions did.
 type saeListed struct {
 	NamespaceID string   `json:"NamespaceId"`
 	SecretID    int64    `json:"SecretId"`
@@ -40,16 +29,23 @@ type saeListed struct {
 	RelateApps  []saeApp `json:"RelateApps"`
 }
 
-func toWire(sec Secret) saeSecret {
+// saeSecret is DescribeSecret's Data: the listed members and SecretData.
+type saeSecret struct {
+	saeListed
+	SecretData map[string]string `json:"SecretData"`
+}
+
+// toListed is sec's listed form; its data is not read.
+func toListed(sec Secret) saeListed {
 	apps := make([]saeApp, 0, len(sec.RelateApps))
 	for _, a := range sec.RelateApps {
 		apps = append(apps, saeApp(a))
 	}
-	return saeSecret{
-		NamespaceID: sec.NamespaceID, SecretID: sec.ID, SecretName: sec.Name, SecretType: sec.Type,
-		SecretData: copyData(sec.Data), CreateTime: sec.CreateTime, UpdateTime: sec.UpdateTime, RelateApps: apps,
-	}
+	return saeListed{NamespaceID: sec.NamespaceID, SecretID: sec.ID, SecretName: sec.Name, SecretType: sec.Type,
+		CreateTime: sec.CreateTime, UpdateTime: sec.UpdateTime, RelateApps: apps}
 }
+
+func toWire(sec Secret) saeSecret { return saeSecret{toListed(sec), copyData(sec.Data)} }
 
 func (s *Server) serveSAE(q *apiRequest) {
 	switch q.action {
@@ -169,13 +165,11 @@ func (s *Server) listSecrets(q *apiRequest) *apiError {
 	withData := s.listData
 	list := make([]any, 0, len(states))
 	for _, st := range states {
-		w := toWire(readLocked(st, lag))
-		if withData {
-			list = append(list, w)
-			continue
+		if sec := readLocked(st, lag); withData {
+			list = append(list, toWire(sec))
+		} else {
+			list = append(list, toListed(sec))
 		}
-		list = append(list, saeListed{NamespaceID: w.NamespaceID, SecretID: w.SecretID, SecretName: w.SecretName, SecretType: w.SecretType,
-			CreateTime: w.CreateTime, UpdateTime: w.UpdateTime, RelateApps: w.RelateApps})
 	}
 	s.mu.Unlock()
 	s.okSAE(q, struct {

@@ -152,10 +152,9 @@ func (s *Server) mintedLocked(user, pass string, now time.Time) (Token, bool) {
 }
 
 // MintToken mints a temporary credential for an instance as
-// GetAuthorizationToken does (same username, password shape and TTL) when
-// called by accessKeyID, without an API call: it is not recorded and no
-// fault applies. What the credential may pull or push is what RAM grants
-// accessKeyID (Grant).
+// GetAuthorizationToken does when called by accessKeyID (mintLocked),
+// without an API call: it is not recorded and no fault applies. What the
+// credential may pull or push is what RAM grants accessKeyID (Grant).
 func (s *Server) MintToken(instanceID, accessKeyID string) (Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -163,15 +162,28 @@ func (s *Server) MintToken(instanceID, accessKeyID string) (Token, error) {
 	if !ok {
 		return Token{}, fmt.Errorf("emulator: MintToken: no instance %q", instanceID)
 	}
+	return s.mintLocked(in.ID, accessKeyID, in.TokenTTL), nil
+}
+
+// mintLocked makes and keeps a temporary credential of instanceID (an
+// Enterprise Edition instance, or PersonalInstanceID) for accessKeyID: the
+// fixed username and a random password, living ttl but never past the
+// expiry of the credential accessKeyID belongs to (ACR cuts a token signed
+// with STS credentials short to their expiry). Call with s.mu held.
+func (s *Server) mintLocked(instanceID, accessKeyID string, ttl time.Duration) Token {
+	exp := time.Now().Add(ttl)
+	if cred, ok := s.creds[accessKeyID]; ok && !cred.Expires.IsZero() && cred.Expires.Before(exp) {
+		exp = cred.Expires
+	}
 	b := make([]byte, 48)
 	_, _ = rand.Read(b)
 	tok := Token{
-		InstanceID:  in.ID,
+		InstanceID:  instanceID,
 		Username:    tempUsername,
 		Password:    base64.RawURLEncoding.EncodeToString(b),
-		ExpiresAt:   time.Now().Add(in.TokenTTL).Truncate(time.Millisecond),
+		ExpiresAt:   exp.Truncate(time.Millisecond),
 		AccessKeyID: accessKeyID,
 	}
 	s.tokens = append(s.tokens, tok)
-	return tok, nil
+	return tok
 }

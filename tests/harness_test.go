@@ -288,9 +288,15 @@ func (f *function) invoke(event string, timeout time.Duration) (rep rotation.Rep
 
 // invokeAs invokes with the given credentials; safe from any goroutine.
 func (f *function) invokeAs(cred emulator.Credential, event string, timeout time.Duration) (rep rotation.Report, failed bool, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout+30*time.Second)
+	return f.invokeWith(emulator.Invocation{Payload: []byte(event), Timeout: timeout, Credentials: cred})
+}
+
+// invokeWith sends one invocation, waits until the function has logged its
+// end, and decodes the report; safe from any goroutine.
+func (f *function) invokeWith(inv emulator.Invocation) (rep rotation.Report, failed bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), inv.Timeout+30*time.Second)
 	defer cancel()
-	res, err := f.w.emu.Invoke(ctx, emulator.Invocation{Payload: []byte(event), Timeout: timeout, Credentials: cred})
+	res, err := f.w.emu.Invoke(ctx, inv)
 	if err != nil {
 		return rep, false, fmt.Errorf("invoke: %w", err)
 	}

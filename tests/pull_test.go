@@ -19,26 +19,16 @@ import (
 // it: with probeRepository, the proof before the first write is a pull from
 // the emulator's registry (CNCF Distribution behind its token service).
 
-const (
-	probeRepo = "team/web"
-	// publisher is the CI identity that pushes the image pulls are proven on.
-	publisher = "LTAIe2ePublisher"
-)
+const probeRepo = "team/web"
 
-// publish pushes repo:v1 to the test instance as the publisher, which may
-// push, and returns its digest. The push's registry calls are forgotten.
+// publish pushes repo:v1 to the test instance as a CI job would and
+// returns its digest. The push's registry calls are forgotten.
 func (w *world) publish(repo string) string {
 	w.t.Helper()
-	for _, a := range []string{emulator.ActionPull, emulator.ActionPush} {
-		if err := w.emu.Grant(publisher, a, "acs:cr:*:*:repository/"+instanceID+"/*"); err != nil {
-			w.t.Fatal(err)
-		}
-	}
-	digest, err := w.emu.PushImage(context.Background(), instanceID, publisher, repo, "v1")
+	digest, err := w.emu.Publish(context.Background(), instanceID, repo, "v1")
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	w.emu.ResetCalls()
 	return digest
 }
 

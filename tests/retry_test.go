@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -14,24 +12,13 @@ import (
 
 // redeliver delivers an event as FC's async retry delivers it again: the
 // same request id, x-fc-retry-count above 0.
-func (f *function) redeliver(event, requestID string, retry int, timeout time.Duration) (rep rotation.Report, failed bool) {
+func (f *function) redeliver(event, requestID string, retry int, timeout time.Duration) (rotation.Report, bool) {
 	f.w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout+30*time.Second)
-	defer cancel()
-	res, err := f.w.emu.Invoke(ctx, emulator.Invocation{RequestID: requestID, Payload: []byte(event), Timeout: timeout, Credentials: sts, RetryCount: retry})
+	rep, failed, err := f.invokeWith(emulator.Invocation{RequestID: requestID, Payload: []byte(event), Timeout: timeout, Credentials: sts, RetryCount: retry})
 	if err != nil {
 		f.w.t.Fatal(err)
 	}
-	f.w.guard.WatchBytes("invocation result", res.Payload)
-	f.awaitLog(func(l map[string]any) bool { return finished(l, res.RequestID) })
-	body, err := res.Output()
-	if err != nil {
-		f.w.t.Fatal(err)
-	}
-	if err := json.Unmarshal(body, &rep); err != nil {
-		f.w.t.Fatalf("the invocation's result is not a report: %v", err)
-	}
-	return rep, res.Failed
+	return rep, failed
 }
 
 // One missing secret fails the invocation, so FC retries it: the retry
@@ -149,13 +136,12 @@ func TestFailedWriteStartsNoCooldown(t *testing.T) {
 			defer w.guard.Protect()
 			id := w.secret(nsProd, "acr-pull", map[string]auth{}, nil)
 			f := w.start(config(target("prod-pull", byID(nsProd, id))))
-			event := `{"specversion":"1.0","id":"e1","source":"acs.cr","type":"cr:Artifact:PushCompleted","data":{"InstanceId":"` + instanceID + `"}}`
 			w.emu.SetFault("UpdateSecret", tc.fault)
-			if rep, failed := f.invoke(event, time.Minute); !failed || rep.Failed != 1 || rep.Results[0].Error.Code != rotation.UpdateFailed {
+			if rep, failed := f.invoke(registryEvent("e1"), time.Minute); !failed || rep.Failed != 1 || rep.Results[0].Error.Code != rotation.UpdateFailed {
 				w.guard.Fatalf("first event: %+v", rep)
 			}
 			w.emu.SetFault("UpdateSecret", emulator.Fault{})
-			rep, failed := f.invoke(strings.Replace(event, `"e1"`, `"e2"`, 1), time.Minute)
+			rep, failed := f.invoke(registryEvent("e2"), time.Minute)
 			if failed || rep.Rotated != 1 {
 				w.guard.Errorf("the next event: %+v, want the secret rotated (no cooldown)", rep.Results)
 			}

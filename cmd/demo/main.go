@@ -207,20 +207,12 @@ func run() error {
 }
 
 // push pushes a small random image as a CI job would, with an identity
-// that may push (go-containerregistry's remote.Write, in PushImage); the
+// that may push (go-containerregistry's remote.Write, in Publish); the
 // push's calls are then forgotten, so the listing below is the function's.
 func push(emu *emulator.Server) (string, error) {
-	const publisher = "LTAIdemoPublisher"
-	for _, a := range []string{emulator.ActionPull, emulator.ActionPush} {
-		if err := emu.Grant(publisher, a, "acs:cr:*:*:repository/cri-demo/*"); err != nil {
-			return "", err
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	digest, err := emu.PushImage(ctx, "cri-demo", publisher, "demo/app", "v1")
-	emu.ResetCalls()
-	return digest, err
+	return emu.Publish(ctx, "cri-demo", "demo/app", "v1")
 }
 
 func describe(encoded string) {

@@ -200,19 +200,11 @@ func seedSources(emu *emulator.Server) error {
 	return err
 }
 
-// publisher is the CI job that pushed the image examples/rotator.yaml
-// proves its tokens on (probeRepository demo/app).
-const publisher = "LTAIemulatorPublisher"
-
-// seedRegistry pushes demo/app:v1 to the instance as the publisher, which
-// may push, and lets the identities that mint pull from the instance, as
-// the deploy files grant them: a token carries its minter's permissions.
+// seedRegistry pushes demo/app:v1, the image examples/rotator.yaml proves
+// its tokens on (probeRepository), to the instance as a CI job would, and
+// lets the identities that mint pull from the instance, as the deploy
+// files grant them: a token carries its minter's permissions.
 func seedRegistry(emu *emulator.Server) error {
-	for _, a := range []string{emulator.ActionPull, emulator.ActionPush} {
-		if err := emu.Grant(publisher, a, "acs:cr:*:*:repository/"+instanceID+"/*"); err != nil {
-			return err
-		}
-	}
 	for _, minter := range []string{minterRole, key.AccessKeyID} {
 		if err := emu.Grant(minter, emulator.ActionPull, "acs:cr:"+region+":1234567890123456:repository/"+instanceID+"/*"); err != nil {
 			return err
@@ -220,7 +212,7 @@ func seedRegistry(emu *emulator.Server) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := emu.PushImage(ctx, instanceID, publisher, "demo/app", "v1")
+	_, err := emu.Publish(ctx, instanceID, "demo/app", "v1")
 	return err
 }
 

@@ -3,9 +3,11 @@
 // HTTP, drive every API the function calls against the emulator, behind a
 // proxy that records each exchange. Every JSON answer of SAE, ACR (both
 // editions), KMS and STS may carry only the members the API model lists, at
-// the nesting it lists; every request only the parameters it lists, in the
-// place it lists, besides the SDK's signing parameters. Huawei CSMS and
-// Tencent SSM are held to their SDKs' own types, unknown members refused.
+// the nesting it lists, and a success answer every top-level member it
+// lists but those documented as conditional; every request only the
+// parameters it lists, in the place it lists, besides the SDK's signing
+// parameters. Huawei CSMS and Tencent SSM are held to their SDKs' own
+// types, unknown members refused.
 package conformance_test
 
 import (
@@ -258,6 +260,14 @@ func TestEmulatorAndAdaptersFollowTheReferences(t *testing.T) {
 			t.Errorf("%s: %s", name, b)
 		}
 	}
+	for name, members := range conditional {
+		a := byName(models, name)
+		for k := range members {
+			if _, ok := a[k]; !ok {
+				t.Errorf("conditional: %s has no top-level member %s", name, k)
+			}
+		}
+	}
 	for _, want := range []string{
 		"sae 2019-05-06 ListSecrets", "sae 2019-05-06 DescribeSecret", "sae 2019-05-06 UpdateSecret", "sae 2019-05-06 CreateSecret",
 		"sae 2019-05-06 ListSecrets (error)", "sae 2019-05-06 DescribeSecret (error)",
@@ -292,6 +302,12 @@ func TestTheCheckRefusesDoctoredExchanges(t *testing.T) {
 			c.emu.SetAnswerEdit("sae", "DescribeSecret", func(ans map[string]any) { ans["SecretName"] = "acr-pull" })
 			_, _ = c.read(c.store(t, sae.Kind{}), &sae.Ref{NamespaceID: ns, SecretID: c.saeID})
 		}, "sae 2019-05-06 DescribeSecret: answer: SecretName: not in the model"},
+		{"a Personal Edition token answer without requestId", func(t *testing.T, c *cloud) {
+			c.emu.SetAnswerEdit("cr", "GetAuthorizationToken", func(ans map[string]any) { delete(ans, "requestId") })
+			if _, err := c.source(t, acr.PersonalKind{}).Mint(context.Background(), c.creds, &acr.PersonalConfig{RegionID: region}); err != nil {
+				t.Fatal(err)
+			}
+		}, "cr 2016-06-07 GetAuthorizationToken: answer: requestId: missing"},
 		{"KMS SecretData sent in the form body", func(t *testing.T, c *cloud) {
 			client, err := kmssdk.NewClientWithOptions(region, sdk.NewConfig().WithScheme("HTTP"),
 				credentials.NewStsTokenCredential(key.AccessKeyID, key.AccessKeySecret, key.SecurityToken))

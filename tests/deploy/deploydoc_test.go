@@ -27,10 +27,6 @@ func deploySection(t *testing.T) string {
 	return section
 }
 
-// pendingDoc are optional template parameters that the deploy guide does
-// not describe yet (template.yaml and s.yaml do, in comments).
-var pendingDoc = map[string]bool{}
-
 // TestDeployDocMatchesTheDeployFiles keeps the deploy instructions in step
 // with the files they describe: names, parameters, commands and numbers.
 func TestDeployDocMatchesTheDeployFiles(t *testing.T) {
@@ -65,11 +61,8 @@ func TestDeployDocMatchesTheDeployFiles(t *testing.T) {
 		if _, hasDefault := mustMap(t, name, p)["Default"]; !hasDefault && !passed[name] {
 			t.Errorf(deployDoc+": CreateStack does not pass the required parameter %s", name)
 		}
-		if !strings.Contains(doc, "`"+name+"`") && !passed[name] && !pendingDoc[name] {
+		if !strings.Contains(doc, "`"+name+"`") && !passed[name] {
 			t.Errorf(deployDoc+": template parameter %s is not mentioned", name)
-		}
-		if pendingDoc[name] && strings.Contains(doc, "`"+name+"`") {
-			t.Errorf(deployDoc+": %s is described now: drop it from pendingDoc", name)
 		}
 	}
 	obj, _ := tpl.paramDefault(t, "CodeObject")
