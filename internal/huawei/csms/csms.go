@@ -38,9 +38,12 @@ const (
 // Latest is the version id that names a secret's newest version.
 const Latest = "latest"
 
-// DefaultQuota is the pace of CSMS calls. Huawei Cloud publishes no CSMS
-// rate for these APIs; 5 a second is well below the per-user limits its API
-// gateway applies to DEW, and a rotation makes three calls per secret.
+// DefaultQuota is the pace of CSMS calls: 5 a second, a chosen margin.
+// Huawei Cloud publishes no rate for the CSMS APIs; the one DEW figure found
+// is KMS's, 20 API calls a second per user (the DEW API reference's
+// Constraints, https://support.huaweicloud.com/intl/en-us/api-dew/dew_02_0053.html),
+// and the store stays at a quarter of it. A rotation makes three calls a
+// secret; a throttled call (HTTP 429) slows the pacer.
 var DefaultQuota = port.Quota{Calls: 300, Per: time.Minute}
 
 // connectTimeout bounds opening a connection to the endpoint.

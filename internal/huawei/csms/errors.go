@@ -18,7 +18,11 @@ import (
 var notFoundCodes = map[string]bool{"CSMS.0005": true, "CSMS.0106": true}
 
 // fail turns an SDK error into a *port.CallError. Huawei Cloud's API
-// gateway answers throttled calls with HTTP 429 (APIGW.0308).
+// gateway answers throttled calls with HTTP 429, error code APIGW.0308,
+// "The throttling threshold has been reached" (the error codes of its API
+// request signing guide,
+// https://support.huaweicloud.com/intl/en-us/devg-apisign/api-sign-errorcode.html);
+// the status alone decides.
 func fail(ctx context.Context, action string, timeout time.Duration, err error) error {
 	ce := &port.CallError{Product: "csms", Action: action}
 	var se *sdkerr.ServiceResponseError

@@ -107,10 +107,12 @@ type Store struct {
 	transport      *http.Transport
 }
 
-// Quota implements port.Store. SSM allows 50 calls a second per API
-// (UpdateSecret's and GetSecretValue's pages); one lane paces reads and
-// writes together at 45, a margin for windows that do not line up with
-// SSM's and for other callers of the account.
+// Quota implements port.Store. SSM limits each API by itself: UpdateSecret
+// 50 calls a second (https://www.tencentcloud.com/document/product/1078/38642),
+// GetSecretValue 300 (https://www.tencentcloud.com/document/product/1078/38649).
+// One lane paces reads and writes together at 45, a chosen margin below the
+// lower of the two, for windows that do not line up with SSM's and for other
+// callers of the account.
 func (s *Store) Quota() port.Quota {
 	return port.Quota{Calls: 45, Per: time.Second}
 }
