@@ -92,10 +92,10 @@ func TestDiffRefusesWhatMergeRefuses(t *testing.T) {
 func TestCheckText(t *testing.T) {
 	for _, tc := range []struct {
 		value string
-		want  error // nil, ErrEmpty or ErrCorrupt
+		want  error // nil, errEmpty or ErrCorrupt
 	}{
 		{`{"auths":{}}`, nil}, {`{}`, nil}, {`{"auths":null,"credsStore":"x"}`, nil},
-		{``, ErrEmpty}, {` `, ErrCorrupt}, {`[]`, ErrCorrupt}, {`user:password`, ErrCorrupt},
+		{``, errEmpty}, {` `, ErrCorrupt}, {`[]`, ErrCorrupt}, {`user:password`, ErrCorrupt},
 		{`{"auths":[]}`, ErrCorrupt}, {`{"auths":{},"Auths":{}}`, ErrCorrupt}, {`{"auths":{"a":1}}`, ErrCorrupt},
 	} {
 		err := CheckText([]byte(tc.value))

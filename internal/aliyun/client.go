@@ -28,8 +28,8 @@ type Backend struct {
 	transport *http.Transport
 }
 
-// ConnectTimeout bounds opening a connection to an API endpoint.
-const ConnectTimeout = 5 * time.Second
+// connectTimeout bounds opening a connection to an API endpoint.
+const connectTimeout = 5 * time.Second
 
 var (
 	backends   = map[time.Duration]*Backend{}
@@ -45,7 +45,7 @@ func Shared(timeout time.Duration) *Backend {
 		return b
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = (&net.Dialer{Timeout: ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.DialContext = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
 	tr.MaxIdleConnsPerHost = 16
 	b := &Backend{timeout: timeout, transport: tr}
 	backends[timeout] = b
@@ -64,9 +64,6 @@ func FillEndpointMaps(fill ...func() map[string]string) {
 }
 
 var sdkMapsMu sync.Mutex
-
-// Timeout is the call timeout of the Backend's clients.
-func (b *Backend) Timeout() time.Duration { return b.timeout }
 
 // Credential is the SDK's signer for the invocation's credentials.
 func Credential(c port.Credentials) auth.Credential {
@@ -106,7 +103,7 @@ func (b *Backend) Point(req requests.AcsRequest, port *string, ep Endpoint, prod
 		*port = map[string]string{"http": "80", "https": "443"}[ep.Scheme]
 	}
 	req.SetReadTimeout(b.timeout)
-	req.SetConnectTimeout(ConnectTimeout)
+	req.SetConnectTimeout(connectTimeout)
 }
 
 // Failure is a failed call of an Alibaba Cloud API that answered code:

@@ -244,7 +244,7 @@ func (s *Store) Write(ctx context.Context, creds port.Credentials, sec port.Secr
 	if err := s.CheckSize(sec, config); err != nil {
 		return "", err
 	}
-	version, err := NewVersionID(time.Now())
+	version, err := newVersionID(time.Now())
 	if err != nil {
 		return "", err
 	}
@@ -288,12 +288,12 @@ func (s *Store) ReadBack(ctx context.Context, creds port.Credentials, sec port.S
 	return got, err
 }
 
-// NewVersionID makes a version id unique to one write:
+// newVersionID makes a version id unique to one write:
 // "rotator-<UTC time>-<random hex>", 37 characters: a version number "can be
 // up to 64 characters in length" (CreateSecret's VersionId,
 // https://www.alibabacloud.com/help/en/kms/key-management-service/developer-reference/api-kms-2016-01-20-createsecret;
 // PutSecretValue's page states no length).
-func NewVersionID(now time.Time) (string, error) {
+func newVersionID(now time.Time) (string, error) {
 	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {
 		return "", errors.New("kms PutSecretValue: cannot make a version id")

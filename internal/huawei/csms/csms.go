@@ -35,8 +35,8 @@ const (
 	EnvSecurityToken = "HUAWEICLOUD_SDK_SECURITY_TOKEN"
 )
 
-// Latest is the version id that names a secret's newest version.
-const Latest = "latest"
+// latest is the version id that names a secret's newest version.
+const latest = "latest"
 
 // DefaultQuota is the pace of CSMS calls: 5 a second, a chosen margin.
 // Huawei Cloud publishes no rate for the CSMS APIs; the one DEW figure found
@@ -185,7 +185,7 @@ func (s *Store) show(ctx context.Context, r *Ref) (*version, error) {
 	if err != nil {
 		return nil, err
 	}
-	ans, err := showRaw(ctx, c, s.timeout, &model.ShowSecretVersionRequest{SecretName: r.SecretName, VersionId: Latest})
+	ans, err := showRaw(ctx, c, s.timeout, &model.ShowSecretVersionRequest{SecretName: r.SecretName, VersionId: latest})
 	if err != nil {
 		return nil, notFound(err, r)
 	}
