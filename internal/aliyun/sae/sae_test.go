@@ -104,20 +104,26 @@ func TestFind(t *testing.T) {
 		ref   sae.Ref
 		code  port.Code
 		calls string
+		msg   string // what the error says, where the case fixes it
 	}{
-		{"by id", sae.Ref{NamespaceID: ns, SecretID: good}, "", "DescribeSecret"},
-		{"by name", sae.Ref{NamespaceID: ns, SecretName: "good"}, "", "ListSecrets DescribeSecret"},
-		{"wrong type, from the listing", sae.Ref{NamespaceID: ns, SecretName: "opaque"}, port.UnsupportedSecretType, "ListSecrets"},
-		{"not base64", sae.Ref{NamespaceID: ns, SecretName: "corrupt"}, port.CorruptSecretData, "ListSecrets DescribeSecret"},
-		{"two of that name", sae.Ref{NamespaceID: ns, SecretName: "twice"}, port.SecretNotFound, "ListSecrets"},
-		{"no such name", sae.Ref{NamespaceID: ns, SecretName: "none"}, port.SecretNotFound, "ListSecrets"},
-		{"no such id", sae.Ref{NamespaceID: ns, SecretID: 999}, port.SecretNotFound, "DescribeSecret"},
+		{"by id", sae.Ref{NamespaceID: ns, SecretID: good}, "", "DescribeSecret", ""},
+		{"by name", sae.Ref{NamespaceID: ns, SecretName: "good"}, "", "ListSecrets DescribeSecret", ""},
+		{"wrong type, from the listing", sae.Ref{NamespaceID: ns, SecretName: "opaque"}, port.UnsupportedSecretType, "ListSecrets", ""},
+		{"not base64", sae.Ref{NamespaceID: ns, SecretName: "corrupt"}, port.CorruptSecretData, "ListSecrets DescribeSecret", ""},
+		{"two of that name", sae.Ref{NamespaceID: ns, SecretName: "twice"}, port.SecretNotFound, "ListSecrets", ""},
+		{"no such name", sae.Ref{NamespaceID: ns, SecretName: "none"}, port.SecretNotFound, "ListSecrets",
+			`SecretNotFound: sae secret "none" in namespace cn-hangzhou:prod does not exist`},
+		{"no such id", sae.Ref{NamespaceID: ns, SecretID: 999}, port.SecretNotFound, "DescribeSecret",
+			"SecretNotFound: secret 999 does not exist in namespace cn-hangzhou:prod (DescribeSecret: InvalidSecretId.NotFound)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			emu.ResetCalls()
 			sec, err := read(t, openAt(t, emu), &tc.ref)
 			if port.CodeOf(err) != tc.code {
 				t.Fatalf("error %v, want code %q", err, tc.code)
+			}
+			if tc.msg != "" && err.Error() != tc.msg {
+				t.Errorf("error %q, want %q", err, tc.msg)
 			}
 			if got := actions(emu); got != tc.calls {
 				t.Errorf("calls %q, want %q", got, tc.calls)
@@ -402,7 +408,7 @@ func TestListingWithoutSecretID(t *testing.T) {
 		}
 	})
 	_, err := read(t, st, &sae.Ref{NamespaceID: ns, SecretName: "by-name"})
-	if port.CodeOf(err) != port.UpdateFailed || !strings.Contains(err.Error(), "without its SecretId") {
+	if port.CodeOf(err) != port.UpdateFailed || !strings.Contains(err.Error(), `names sae secret "by-name" in namespace cn-hangzhou:prod without its SecretId`) {
 		t.Fatalf("error %v, want UpdateFailed saying the listing gave no SecretId", err)
 	}
 	for _, c := range emu.Calls() {
