@@ -246,7 +246,10 @@ func (s *Store) Write(ctx context.Context, _ port.Credentials, sec port.Secret, 
 	if err := s.CheckSize(sec, cfg); err != nil {
 		return "", err
 	}
-	r := sec.Handle.(*Ref)
+	r, ok := sec.Handle.(*Ref)
+	if !ok {
+		return "", errors.New("csms CreateSecretVersion: the secret was not read from CSMS")
+	}
 	c, err := s.client(ctx, r)
 	if err != nil {
 		return "", err
@@ -266,7 +269,10 @@ func (s *Store) Write(ctx context.Context, _ port.Credentials, sec port.Secret, 
 // ReadBack implements port.Store: `latest` again; the engine checks it
 // is the version written and holds the value.
 func (s *Store) ReadBack(ctx context.Context, _ port.Credentials, sec port.Secret, _ string) (port.Secret, error) {
-	r := sec.Handle.(*Ref)
+	r, ok := sec.Handle.(*Ref)
+	if !ok {
+		return port.Secret{}, errors.New("csms ShowSecretVersion: the secret was not read from CSMS")
+	}
 	v, err := s.show(ctx, r)
 	if err != nil {
 		return port.Secret{}, err
