@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,16 @@ func read(t *testing.T, st port.Store, ref port.SecretRef) (port.Secret, error) 
 	return port.Secret{}, nil
 }
 
+// keys are a secret's keys, sorted: failure output names them, never their values.
+func keys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 func actions(emu *emulator.Server) string {
 	var out []string
 	for _, c := range emu.Calls() {
@@ -135,7 +146,7 @@ func TestFind(t *testing.T) {
 				t.Errorf("found %+v, config as stored: %v", sec.Where, string(sec.Config) == doc)
 			}
 			if sec.Rest["notes"] != "kept" || len(sec.Rest) != 1 || len(sec.Consumers) != 1 || sec.ID != ns+"/1" {
-				t.Errorf("rest %v, consumers %v, id %q", sec.Rest, sec.Consumers, sec.ID)
+				t.Errorf("rest keys %q (notes kept: %v), %d consumers, id %q", keys(sec.Rest), sec.Rest["notes"] == "kept", len(sec.Consumers), sec.ID)
 			}
 		})
 	}
@@ -320,11 +331,11 @@ func TestWriteAndReadBack(t *testing.T) {
 		}
 	}
 	if sent["notes"] != "kept" || sent[sae.DockerConfigKey] != b64(merged) || len(sent) != 2 {
-		t.Errorf("UpdateSecret sent keys %d, notes %q, config as merged: %v", len(sent), sent["notes"], sent[sae.DockerConfigKey] == b64(merged))
+		t.Errorf("UpdateSecret sent keys %q, notes kept: %v, config as merged: %v", keys(sent), sent["notes"] == "kept", sent[sae.DockerConfigKey] == b64(merged))
 	}
 	got, err := st.ReadBack(ctx, creds(), sec, "")
 	if err != nil || string(got.Config) != merged || got.Rest["notes"] != "kept" {
-		t.Errorf("read back: %v, config as written: %v, rest %v", err, string(got.Config) == merged, got.Rest)
+		t.Errorf("read back: %v, config as written: %v, rest keys %q (notes kept: %v)", err, string(got.Config) == merged, keys(got.Rest), got.Rest["notes"] == "kept")
 	}
 	var actions []string
 	for _, c := range emu.Calls() {
