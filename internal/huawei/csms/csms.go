@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"time"
@@ -46,9 +45,6 @@ const latest = "latest"
 // secret; a throttled call (HTTP 429) slows the pacer.
 var DefaultQuota = port.Quota{Calls: 300, Per: time.Minute}
 
-// connectTimeout bounds opening a connection to the endpoint.
-const connectTimeout = 5 * time.Second
-
 // Kind is the `csms` store of the configuration.
 type Kind struct{}
 
@@ -68,9 +64,7 @@ func (Kind) Open(env port.Env) (port.Store, error) {
 	if ak == "" || sk == "" {
 		return nil, fmt.Errorf("csms: no Huawei Cloud credentials: set %s and %s (and %s for a temporary key)", EnvAK, EnvSK, EnvSecurityToken)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
-	return &Store{endpoint: ep, ak: ak, sk: sk, token: env.Getenv(EnvSecurityToken), timeout: env.APITimeout, transport: tr}, nil
+	return &Store{endpoint: ep, ak: ak, sk: sk, token: env.Getenv(EnvSecurityToken), timeout: env.APITimeout, transport: overrides.NewTransport()}, nil
 }
 
 // Ref is a CSMS secret of the configuration.

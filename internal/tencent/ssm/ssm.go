@@ -16,6 +16,7 @@ import (
 	tcssm "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/ssm/v20190923"
 
 	"github.com/sae-secret-rotator/rotator/dockercfg"
+	overrides "github.com/sae-secret-rotator/rotator/internal/endpoint"
 	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
@@ -52,7 +53,7 @@ func (Kind) Open(env port.Env) (port.Store, error) {
 		return nil, fmt.Errorf("store ssm: set %s and %s (and %s for temporary keys): Tencent Cloud keys are read from these variables only",
 			EnvSecretID, EnvSecretKey, EnvSessionToken)
 	}
-	return &Store{ep: ep, id: id, key: key, token: env.Getenv(EnvSessionToken), timeout: env.APITimeout, transport: newTransport()}, nil
+	return &Store{ep: ep, id: id, key: key, token: env.Getenv(EnvSessionToken), timeout: env.APITimeout, transport: overrides.NewTransport()}, nil
 }
 
 // Ref is an SSM secret version of the configuration.
