@@ -163,16 +163,16 @@ func Check(doc []byte) error {
 	return err
 }
 
-// ErrEmpty is CheckText's error for an empty value.
-var ErrEmpty = errors.New(`the value is empty (store a docker config such as {"auths":{}})`)
+// errEmpty is CheckText's error for an empty value.
+var errEmpty = errors.New(`the value is empty (store a docker config such as {"auths":{}})`)
 
 // CheckText validates a secret's text value that holds the docker config
 // document itself (KMS, CSMS and SSM store it so): a JSON object as
 // MergeJSON reads it, and not empty. MergeJSON counts an empty document as
-// {}; a value read that is empty is never taken for one (ErrEmpty).
+// {}; a value read that is empty is never taken for one (errEmpty).
 func CheckText(value []byte) error {
 	if len(value) == 0 {
-		return ErrEmpty
+		return errEmpty
 	}
 	return Check(value)
 }

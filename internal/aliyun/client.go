@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,9 +27,6 @@ type Backend struct {
 	transport *http.Transport
 }
 
-// ConnectTimeout bounds opening a connection to an API endpoint.
-const ConnectTimeout = 5 * time.Second
-
 var (
 	backends   = map[time.Duration]*Backend{}
 	backendsMu sync.Mutex
@@ -44,10 +40,7 @@ func Shared(timeout time.Duration) *Backend {
 	if b := backends[timeout]; b != nil {
 		return b
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = (&net.Dialer{Timeout: ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
-	tr.MaxIdleConnsPerHost = 16
-	b := &Backend{timeout: timeout, transport: tr}
+	b := &Backend{timeout: timeout, transport: endpoint.NewTransport()}
 	backends[timeout] = b
 	return b
 }
@@ -64,9 +57,6 @@ func FillEndpointMaps(fill ...func() map[string]string) {
 }
 
 var sdkMapsMu sync.Mutex
-
-// Timeout is the call timeout of the Backend's clients.
-func (b *Backend) Timeout() time.Duration { return b.timeout }
 
 // Credential is the SDK's signer for the invocation's credentials.
 func Credential(c port.Credentials) auth.Credential {
@@ -106,7 +96,7 @@ func (b *Backend) Point(req requests.AcsRequest, port *string, ep Endpoint, prod
 		*port = map[string]string{"http": "80", "https": "443"}[ep.Scheme]
 	}
 	req.SetReadTimeout(b.timeout)
-	req.SetConnectTimeout(ConnectTimeout)
+	req.SetConnectTimeout(endpoint.ConnectTimeout)
 }
 
 // Failure is a failed call of an Alibaba Cloud API that answered code:
@@ -137,17 +127,8 @@ func (b *Backend) Fail(ctx context.Context, product, action string, err error) e
 			ce.Code = "HTTP" + fmt.Sprint(ce.Status)
 		}
 	case errors.As(err, &ue):
-		// url.Error holds the URL, and with it the query: keep only the cause.
-		// http.Client's own timeout also reports context.DeadlineExceeded:
-		// only the invocation's context ending is a cancellation.
-		switch {
-		case ctx.Err() != nil:
-			ce.Detail = "cancelled: the invocation's deadline came"
-		case ue.Timeout():
-			ce.Detail = fmt.Sprintf("no answer within %v (timed out)", b.timeout)
-		default:
-			ce.Detail = "transport error: " + ue.Err.Error()
-		}
+		// url.Error holds the URL, and with it the query.
+		ce.Detail = endpoint.TransportDetail(ctx, ue, false, b.timeout.String())
 	default:
 		ce.Detail = "request failed before it was sent"
 	}

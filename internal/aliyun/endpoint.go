@@ -6,12 +6,6 @@ import (
 	"github.com/sae-secret-rotator/rotator/internal/endpoint"
 )
 
-// Environment variables that override the SDK's regional endpoints.
-const (
-	EnvSAEEndpoint = "ROTATOR_SAE_ENDPOINT"
-	EnvCREndpoint  = "ROTATOR_CR_ENDPOINT"
-)
-
 // Endpoint is where an API is reached; the zero value means the regional
 // public endpoint over HTTPS.
 type Endpoint = endpoint.Endpoint

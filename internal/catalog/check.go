@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -97,7 +98,7 @@ func Check(getenv func(string) string, opts CheckOptions) *CheckReport {
 	rep := &CheckReport{Config: origin(getenv), Targets: []rotation.CheckedTarget{}}
 	cfg, err := rotation.LoadConfig(getenv, Kinds())
 	if err != nil {
-		rep.Error = &rotation.ResultError{Code: rotation.CodeOf(err), Message: strings.TrimPrefix(err.Error(), string(rotation.InvalidConfig)+": ")}
+		rep.Error = &rotation.ResultError{Code: rotation.CodeOf(err), Message: message(err)}
 		return rep
 	}
 	in := rotation.Inspect(cfg, getenv, opts.Credentials)
@@ -110,10 +111,10 @@ func Check(getenv func(string) string, opts CheckOptions) *CheckReport {
 		envErrs = append(envErrs, err)
 	}
 	for _, err := range append(envErrs, in.Open...) {
-		rep.Environment = append(rep.Environment, strings.TrimPrefix(err.Error(), string(rotation.InvalidConfig)+": "))
+		rep.Environment = append(rep.Environment, message(err))
 	}
 	if in.Credentials != nil {
-		rep.Credentials = strings.TrimPrefix(in.Credentials.Error(), string(rotation.InvalidConfig)+": ")
+		rep.Credentials = message(in.Credentials)
 	}
 	rep.OK = true
 	if opts.Where == Here && len(rep.Environment) > 0 {
@@ -124,7 +125,7 @@ func Check(getenv func(string) string, opts CheckOptions) *CheckReport {
 	if opts.Event != nil {
 		req, targets, err := cfg.Select(opts.Event)
 		if err != nil {
-			msg := strings.TrimPrefix(err.Error(), string(rotation.CodeOf(err))+": ")
+			msg := message(err)
 			if opts.EventOrigin != "" {
 				msg = opts.EventOrigin + ": " + msg
 			}
@@ -134,6 +135,16 @@ func Check(getenv func(string) string, opts CheckOptions) *CheckReport {
 		rep.Event = &CheckedEvent{Trigger: req.Trigger, Action: req.Action, DryRun: req.DryRun, Targets: targets}
 	}
 	return rep
+}
+
+// message is an error's words without its report code, which the report
+// gives apart: a coded error's Message, else the whole text.
+func message(err error) string {
+	var e *port.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
 }
 
 func origin(getenv func(string) string) string {

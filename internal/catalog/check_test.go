@@ -61,3 +61,36 @@ func TestCheckNamesMissingCredentials(t *testing.T) {
 		t.Errorf("%+v: want ok, no word on credentials", rep)
 	}
 }
+
+// Every message of a check is the error's words without its report code,
+// which the report gives apart: the configuration's, the environment's,
+// the credentials' and the event's.
+func TestCheckMessagesCarryNoCode(t *testing.T) {
+	cfg := `{"targets":[{"name":"t","source":{"type":"acr-personal","regionId":"cn-hangzhou"},"secrets":[` +
+		`{"namespaceId":"cn-hangzhou:prod","secretId":1},{"store":"ssm","region":"ap-guangzhou","secretName":"acr-pull","versionId":"current"}]}]}`
+	noCode := func(what, msg string) {
+		t.Helper()
+		for _, c := range []rotation.Code{rotation.InvalidConfig, rotation.InvalidEvent} {
+			if msg == "" || strings.Contains(msg, string(c)+": ") {
+				t.Errorf("%s: message %q, want the words without a code", what, msg)
+			}
+		}
+	}
+	rep := Check(envOf(nil), CheckOptions{Where: Here})
+	if rep.Error == nil || rep.Error.Code != rotation.InvalidConfig {
+		t.Fatalf("no configuration: %+v", rep)
+	}
+	noCode("no configuration", rep.Error.Message)
+
+	rep = Check(envOf(map[string]string{rotation.EnvConfig: cfg}), CheckOptions{Where: Elsewhere, Credentials: &rotation.Credentials{},
+		Event: []byte(`{"action":"nonsense"}`), EventOrigin: "event file"})
+	if len(rep.Environment) != 1 || rep.Credentials == "" || rep.Error == nil {
+		t.Fatalf("%+v: want one environment warning, the credentials' and the event's error", rep)
+	}
+	noCode("environment", rep.Environment[0])
+	noCode("credentials", rep.Credentials)
+	noCode("event", rep.Error.Message)
+	if !strings.HasPrefix(rep.Error.Message, "event file: ") {
+		t.Errorf("event error %q, want it to name the event file first", rep.Error.Message)
+	}
+}

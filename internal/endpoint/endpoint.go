@@ -2,7 +2,11 @@
 // clients (ROTATOR_*_ENDPOINT), one rule for every cloud: a bare host means
 // HTTPS, a URL may give scheme and port, and plain http is accepted for
 // loopback addresses only, so signed requests and the secrets they carry
-// never cross a network in clear text.
+// never cross a network in clear text. It also holds what every adapter's
+// HTTP traffic shares: the connection pool (NewTransport), the binding of
+// a request to the invocation (ContextTransport), the refusal of redirects
+// elsewhere (NoRedirectAway) and the wording of a failed exchange
+// (TransportDetail).
 package endpoint
 
 import (

@@ -234,8 +234,11 @@ func configured(doms []string) []port.Domain {
 // Mint implements port.Source. The token's lifetime is ExpireTime, never
 // assumed: signed with STS credentials it lives only as long as they do,
 // which is why a source may mint with an assumed role's fresh session. The
-// instance's domains are still read with the invocation's credentials: the
-// minting role needs cr:GetAuthorizationToken only.
+// instance's domains are still read with the invocation's credentials, so
+// the minting role needs no cr:ListInstanceEndpoint: it holds
+// cr:GetAuthorizationToken and cr:PullRepository, since the token carries
+// the permissions of whoever minted it (deploy/ram-minting-role-policy.json,
+// docs/cloud-apis.md).
 func (a *EE) Mint(ctx context.Context, caller port.Credentials, cfg port.SourceConfig) (port.Token, error) {
 	c := cfg.(*EEConfig)
 	creds, err := a.roles.credentials(ctx, caller, c.AssumeRole, c.RegionID)

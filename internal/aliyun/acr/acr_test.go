@@ -161,7 +161,8 @@ func TestAssumeRoleOnceForSeveralMints(t *testing.T) {
 	}
 	q := assumed[0].Query
 	if assumed[0].AccessKeyID != fn.AccessKeyID || q.Get("RoleArn") != minter || q.Get("DurationSeconds") != "3600" || q.Get("RoleSessionName") != "secret-rotator-prod" {
-		t.Errorf("AssumeRole by %s: %v", assumed[0].AccessKeyID, q)
+		t.Errorf("AssumeRole by the function's key: %v; RoleArn %q, DurationSeconds %q, RoleSessionName %q",
+			assumed[0].AccessKeyID == fn.AccessKeyID, q.Get("RoleArn"), q.Get("DurationSeconds"), q.Get("RoleSessionName"))
 	}
 	sess := emu.AssumedCredentials()[0]
 	for _, tok := range emu.Tokens() {

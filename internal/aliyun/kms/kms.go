@@ -97,11 +97,15 @@ type Store struct {
 	ep aliyun.Endpoint
 }
 
-// Quota implements port.Store. KMS limits its OpenAPI per account and
-// region by queries per second, far above SAE's 60 a minute; its per-API
-// figures differ by edition and have changed over time, so the store paces
-// well below the lowest of them (100 a second). A throttle (Rejected.Throttling)
-// still slows the pacer down.
+// Quota implements port.Store. KMS limits its shared gateway per account
+// and region by queries per second (https://www.alibabacloud.com/help/en/kms/key-management-service/product-overview/performance-data):
+// GetSecretValue's group, "query secret information and get secret value",
+// 450 a second; the page's other secret groups are lower (creating or
+// deleting a secret 10, listing secrets and their metadata 40), and the
+// versions of the page read do not say which group PutSecretValue is in.
+// 100 a second is therefore a chosen pace, below GetSecretValue's quota
+// and not a published figure; a throttle (Rejected.Throttling, HTTP 429,
+// the same page) slows the pacer.
 func (s *Store) Quota() port.Quota {
 	return port.Quota{Calls: 100, Per: time.Second}
 }
@@ -240,7 +244,7 @@ func (s *Store) Write(ctx context.Context, creds port.Credentials, sec port.Secr
 	if err := s.CheckSize(sec, config); err != nil {
 		return "", err
 	}
-	version, err := NewVersionID(time.Now())
+	version, err := newVersionID(time.Now())
 	if err != nil {
 		return "", err
 	}
@@ -284,9 +288,12 @@ func (s *Store) ReadBack(ctx context.Context, creds port.Credentials, sec port.S
 	return got, err
 }
 
-// NewVersionID makes a version id unique to one write:
-// "rotator-<UTC time>-<random hex>", within KMS's 64 characters.
-func NewVersionID(now time.Time) (string, error) {
+// newVersionID makes a version id unique to one write:
+// "rotator-<UTC time>-<random hex>", 37 characters: a version number "can be
+// up to 64 characters in length" (CreateSecret's VersionId,
+// https://www.alibabacloud.com/help/en/kms/key-management-service/developer-reference/api-kms-2016-01-20-createsecret;
+// PutSecretValue's page states no length).
+func newVersionID(now time.Time) (string, error) {
 	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {
 		return "", errors.New("kms PutSecretValue: cannot make a version id")

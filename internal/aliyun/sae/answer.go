@@ -128,7 +128,7 @@ func (s *listSnapshot) Find(ref port.SecretRef) (port.Secret, error) {
 	case 1:
 	case 0:
 		s.mem.forget(r.NamespaceID, r.SecretName)
-		return port.Secret{}, port.Errorf(port.SecretNotFound, "%s does not exist", describe(r))
+		return port.Secret{}, port.Errorf(port.SecretNotFound, "%s does not exist", r.Describe())
 	default:
 		s.mem.forget(r.NamespaceID, r.SecretName)
 		return port.Secret{}, port.Errorf(port.SecretNotFound, "%d secrets are named %q in namespace %s: give secretId instead",
@@ -138,7 +138,7 @@ func (s *listSnapshot) Find(ref port.SecretRef) (port.Secret, error) {
 	if sec.SecretID <= 0 {
 		// Matched by name, but the answer gives no id to read or write it by.
 		return port.Secret{Where: r.Where()}, port.Errorf(port.UpdateFailed,
-			"the ListSecrets answer names %s without its SecretId: nothing is written", describe(r))
+			"the ListSecrets answer names %s without its SecretId: nothing is written", r.Describe())
 	}
 	if r.SecretName != "" {
 		s.mem.resolved(r.NamespaceID, r.SecretName, sec.SecretID)
@@ -169,7 +169,7 @@ func (s *oneSnapshot) Find(ref port.SecretRef) (port.Secret, error) {
 		s.mem.forget(o.ns, o.name)
 		return port.Secret{Where: o.Where()}, port.ErrMoved
 	case s.missing:
-		return port.Secret{Where: o.Where()}, port.Errorf(port.SecretNotFound, "secret %d does not exist in namespace %s (DescribeSecret: %s)", o.id, o.ns, codeNoSecret)
+		return port.Secret{Where: o.Where()}, o.notFound()
 	case s.sec == nil:
 		return port.Secret{Where: o.Where(), ID: o.Key()}, port.Errorf(port.CorruptSecretData,
 			"the DescribeSecret answer for secret %d in namespace %s carries no Data: nothing is written", o.id, o.ns)
@@ -268,14 +268,9 @@ func (o *one) Group() string { return o.ns + "#" + strconv.FormatInt(o.id, 10) }
 
 func (o *one) Where() port.Where { return where(o.ns, o.id, o.name) }
 func (o *one) Describe() string  { return o.Where().Describe() }
-func (o *one) region() string {
-	region, _, _ := strings.Cut(o.ns, ":")
-	return region
-}
 
-func describe(r *Ref) string {
-	if r.SecretName != "" {
-		return fmt.Sprintf("secret %q in namespace %s", r.SecretName, r.NamespaceID)
-	}
-	return fmt.Sprintf("secret %d in namespace %s", r.SecretID, r.NamespaceID)
+// notFound is DescribeSecret's InvalidSecretId.NotFound for the secret,
+// read or read back.
+func (o *one) notFound() error {
+	return port.Errorf(port.SecretNotFound, "secret %d does not exist in namespace %s (DescribeSecret: %s)", o.id, o.ns, codeNoSecret)
 }

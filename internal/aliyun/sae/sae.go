@@ -85,8 +85,11 @@ func (r *Ref) Validate() error {
 }
 
 // Region is the part of the namespace before ':'.
-func (r *Ref) Region() string {
-	region, _, _ := strings.Cut(r.NamespaceID, ":")
+func (r *Ref) Region() string { return regionOf(r.NamespaceID) }
+
+// regionOf is the region of a namespace id, "<region>" or "<region>:<name>".
+func regionOf(ns string) string {
+	region, _, _ := strings.Cut(ns, ":")
 	return region
 }
 
@@ -110,8 +113,7 @@ func (r *Ref) Describe() string { return r.Where().Describe() }
 // where names an SAE secret in the report and the logs: its namespace, and
 // its id and name where known (0 and "" are left out).
 func where(ns string, id int64, name string) port.Where {
-	region, _, _ := strings.Cut(ns, ":")
-	wh := port.Where{Store: "sae", Region: region, Fields: make([]port.Field, 1, 3), Describer: describeWhere}
+	wh := port.Where{Store: "sae", Region: regionOf(ns), Fields: make([]port.Field, 1, 3), Describer: describeWhere}
 	wh.Fields[0] = port.String("namespaceId", ns)
 	if id != 0 {
 		wh.Fields = append(wh.Fields, port.Int("secretId", id))
@@ -234,7 +236,7 @@ func (s *Store) describe(ctx context.Context, creds port.Credentials, o *one) (s
 	req.NamespaceId = o.ns
 	req.SecretId = requests.NewInteger64(o.id)
 	var ans describeAnswer
-	if err := s.call(ctx, creds, o.region(), "DescribeSecret", req, &req.Port, &ans); err != nil {
+	if err := s.call(ctx, creds, regionOf(o.ns), "DescribeSecret", req, &req.Port, &ans); err != nil {
 		var ce *port.CallError
 		if errors.As(err, &ce) && ce.HasCode(codeNoSecret) {
 			return nil, true, nil
@@ -273,7 +275,7 @@ func (s *Store) Write(ctx context.Context, creds port.Credentials, sec port.Secr
 	req.SecretId = requests.NewInteger64(o.id)
 	req.SecretData = wrapped
 	var ans updateAnswer
-	if err := s.call(ctx, creds, o.region(), "UpdateSecret", req, &req.Port, &ans); err != nil {
+	if err := s.call(ctx, creds, regionOf(o.ns), "UpdateSecret", req, &req.Port, &ans); err != nil {
 		return "", notFound(err, o.ns, o.id)
 	}
 	return "", nil
@@ -319,7 +321,7 @@ func (s *Store) ReadBack(ctx context.Context, creds port.Credentials, sec port.S
 	case err != nil:
 		return port.Secret{}, err
 	case missing:
-		return port.Secret{}, port.Errorf(port.SecretNotFound, "secret %d does not exist in namespace %s (DescribeSecret: %s)", o.id, o.ns, codeNoSecret)
+		return port.Secret{}, o.notFound()
 	case got == nil:
 		return port.Secret{Where: sec.Where}, nil // verification reports the difference
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,16 @@ func read(t *testing.T, st port.Store, ref port.SecretRef) (port.Secret, error) 
 	return port.Secret{}, nil
 }
 
+// keys are a secret's keys, sorted: failure output names them, never their values.
+func keys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 func actions(emu *emulator.Server) string {
 	var out []string
 	for _, c := range emu.Calls() {
@@ -104,20 +115,26 @@ func TestFind(t *testing.T) {
 		ref   sae.Ref
 		code  port.Code
 		calls string
+		msg   string // what the error says, where the case fixes it
 	}{
-		{"by id", sae.Ref{NamespaceID: ns, SecretID: good}, "", "DescribeSecret"},
-		{"by name", sae.Ref{NamespaceID: ns, SecretName: "good"}, "", "ListSecrets DescribeSecret"},
-		{"wrong type, from the listing", sae.Ref{NamespaceID: ns, SecretName: "opaque"}, port.UnsupportedSecretType, "ListSecrets"},
-		{"not base64", sae.Ref{NamespaceID: ns, SecretName: "corrupt"}, port.CorruptSecretData, "ListSecrets DescribeSecret"},
-		{"two of that name", sae.Ref{NamespaceID: ns, SecretName: "twice"}, port.SecretNotFound, "ListSecrets"},
-		{"no such name", sae.Ref{NamespaceID: ns, SecretName: "none"}, port.SecretNotFound, "ListSecrets"},
-		{"no such id", sae.Ref{NamespaceID: ns, SecretID: 999}, port.SecretNotFound, "DescribeSecret"},
+		{"by id", sae.Ref{NamespaceID: ns, SecretID: good}, "", "DescribeSecret", ""},
+		{"by name", sae.Ref{NamespaceID: ns, SecretName: "good"}, "", "ListSecrets DescribeSecret", ""},
+		{"wrong type, from the listing", sae.Ref{NamespaceID: ns, SecretName: "opaque"}, port.UnsupportedSecretType, "ListSecrets", ""},
+		{"not base64", sae.Ref{NamespaceID: ns, SecretName: "corrupt"}, port.CorruptSecretData, "ListSecrets DescribeSecret", ""},
+		{"two of that name", sae.Ref{NamespaceID: ns, SecretName: "twice"}, port.SecretNotFound, "ListSecrets", ""},
+		{"no such name", sae.Ref{NamespaceID: ns, SecretName: "none"}, port.SecretNotFound, "ListSecrets",
+			`SecretNotFound: sae secret "none" in namespace cn-hangzhou:prod does not exist`},
+		{"no such id", sae.Ref{NamespaceID: ns, SecretID: 999}, port.SecretNotFound, "DescribeSecret",
+			"SecretNotFound: secret 999 does not exist in namespace cn-hangzhou:prod (DescribeSecret: InvalidSecretId.NotFound)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			emu.ResetCalls()
 			sec, err := read(t, openAt(t, emu), &tc.ref)
 			if port.CodeOf(err) != tc.code {
 				t.Fatalf("error %v, want code %q", err, tc.code)
+			}
+			if tc.msg != "" && err.Error() != tc.msg {
+				t.Errorf("error %q, want %q", err, tc.msg)
 			}
 			if got := actions(emu); got != tc.calls {
 				t.Errorf("calls %q, want %q", got, tc.calls)
@@ -129,7 +146,7 @@ func TestFind(t *testing.T) {
 				t.Errorf("found %+v, config as stored: %v", sec.Where, string(sec.Config) == doc)
 			}
 			if sec.Rest["notes"] != "kept" || len(sec.Rest) != 1 || len(sec.Consumers) != 1 || sec.ID != ns+"/1" {
-				t.Errorf("rest %v, consumers %v, id %q", sec.Rest, sec.Consumers, sec.ID)
+				t.Errorf("rest keys %q (notes kept: %v), %d consumers, id %q", keys(sec.Rest), sec.Rest["notes"] == "kept", len(sec.Consumers), sec.ID)
 			}
 		})
 	}
@@ -314,11 +331,11 @@ func TestWriteAndReadBack(t *testing.T) {
 		}
 	}
 	if sent["notes"] != "kept" || sent[sae.DockerConfigKey] != b64(merged) || len(sent) != 2 {
-		t.Errorf("UpdateSecret sent keys %d, notes %q, config as merged: %v", len(sent), sent["notes"], sent[sae.DockerConfigKey] == b64(merged))
+		t.Errorf("UpdateSecret sent keys %q, notes kept: %v, config as merged: %v", keys(sent), sent["notes"] == "kept", sent[sae.DockerConfigKey] == b64(merged))
 	}
 	got, err := st.ReadBack(ctx, creds(), sec, "")
 	if err != nil || string(got.Config) != merged || got.Rest["notes"] != "kept" {
-		t.Errorf("read back: %v, config as written: %v, rest %v", err, string(got.Config) == merged, got.Rest)
+		t.Errorf("read back: %v, config as written: %v, rest keys %q (notes kept: %v)", err, string(got.Config) == merged, keys(got.Rest), got.Rest["notes"] == "kept")
 	}
 	var actions []string
 	for _, c := range emu.Calls() {
@@ -402,7 +419,7 @@ func TestListingWithoutSecretID(t *testing.T) {
 		}
 	})
 	_, err := read(t, st, &sae.Ref{NamespaceID: ns, SecretName: "by-name"})
-	if port.CodeOf(err) != port.UpdateFailed || !strings.Contains(err.Error(), "without its SecretId") {
+	if port.CodeOf(err) != port.UpdateFailed || !strings.Contains(err.Error(), `names sae secret "by-name" in namespace cn-hangzhou:prod without its SecretId`) {
 		t.Fatalf("error %v, want UpdateFailed saying the listing gave no SecretId", err)
 	}
 	for _, c := range emu.Calls() {

@@ -228,6 +228,28 @@ func TestWriteMissingSecret(t *testing.T) {
 	}
 }
 
+// A secret whose handle is not a CSMS secret (another store's read) is an
+// error for Write and ReadBack, never a panic, and nothing is called.
+func TestForeignHandle(t *testing.T) {
+	emu := start(t)
+	st, err := open(t, emu, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []any{nil, "acr-pull", csms.Ref{Region: region, ProjectID: project, SecretName: "acr-pull"}} {
+		sec := port.Secret{Where: ref("acr-pull").Where(), Handle: h}
+		if _, err := st.Write(context.Background(), port.Credentials{}, sec, []byte(written)); err == nil || !strings.Contains(err.Error(), "not read from CSMS") {
+			t.Errorf("write, handle %T: %v, want an error: the secret was not read from CSMS", h, err)
+		}
+		if _, err := st.ReadBack(context.Background(), port.Credentials{}, sec, "v1"); err == nil || !strings.Contains(err.Error(), "not read from CSMS") {
+			t.Errorf("read back, handle %T: %v, want an error: the secret was not read from CSMS", h, err)
+		}
+	}
+	if n := len(emu.Calls()); n != 0 {
+		t.Errorf("%d calls for secrets not read from CSMS, want none", n)
+	}
+}
+
 // The invocation's context reaches the socket: a cancelled call returns at
 // once, not after the API timeout.
 func TestCancel(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/sdkerr"
 
+	"github.com/sae-secret-rotator/rotator/internal/endpoint"
 	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
@@ -18,7 +19,11 @@ import (
 var notFoundCodes = map[string]bool{"CSMS.0005": true, "CSMS.0106": true}
 
 // fail turns an SDK error into a *port.CallError. Huawei Cloud's API
-// gateway answers throttled calls with HTTP 429 (APIGW.0308).
+// gateway answers throttled calls with HTTP 429, error code APIGW.0308,
+// "The throttling threshold has been reached" (the error codes of its API
+// request signing guide,
+// https://support.huaweicloud.com/intl/en-us/devg-apisign/api-sign-errorcode.html);
+// the status alone decides.
 func fail(ctx context.Context, action string, timeout time.Duration, err error) error {
 	ce := &port.CallError{Product: "csms", Action: action}
 	var se *sdkerr.ServiceResponseError
@@ -35,17 +40,8 @@ func fail(ctx context.Context, action string, timeout time.Duration, err error) 
 		// words (which can quote the body) in ErrorMessage; they are dropped.
 		ce.Status, ce.Code, ce.Detail = se.StatusCode, "InvalidResponse", "the answer does not decode"
 	case errors.As(err, &ue):
-		// url.Error holds the URL: keep only the cause. http.Client's own
-		// timeout also reports context.DeadlineExceeded: only the
-		// invocation's context ending is a cancellation.
-		switch {
-		case ctx.Err() != nil:
-			ce.Detail = "cancelled: the invocation's deadline came"
-		case ue.Timeout():
-			ce.Detail = fmt.Sprintf("no answer within %v (timed out)", timeout)
-		default:
-			ce.Detail = "transport error: " + ue.Err.Error()
-		}
+		// url.Error holds the URL.
+		ce.Detail = endpoint.TransportDetail(ctx, ue, false, timeout.String())
 	default:
 		// The SDK's own errors before sending (building or signing the request).
 		ce.Detail, ce.Unsent = "the request could not be built", true

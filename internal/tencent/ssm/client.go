@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -20,9 +18,6 @@ import (
 	overrides "github.com/sae-secret-rotator/rotator/internal/endpoint"
 	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
-
-// connectTimeout bounds opening a connection to the API endpoint.
-const connectTimeout = 5 * time.Second
 
 // endpoint is where SSM is reached: host[:port] and the SDK's scheme name.
 type endpoint struct {
@@ -40,14 +35,6 @@ func parseEndpoint(value string) (endpoint, error) {
 		return endpoint{host: DefaultEndpoint, scheme: "HTTPS"}, nil
 	}
 	return endpoint{host: e.Address(), scheme: strings.ToUpper(e.Scheme)}, nil
-}
-
-// newTransport is the store's connection pool, shared by its calls.
-func newTransport() *http.Transport {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
-	tr.MaxIdleConnsPerHost = 16
-	return tr
 }
 
 // reqTimeout is the SDK's ReqTimeout, in whole seconds: apiTimeout rounded up.
@@ -144,7 +131,7 @@ func (s *Store) fail(ctx context.Context, action string, x *exchange, err error)
 	switch se.Code {
 	case "ClientError.NetworkError", "ClientError.IOError":
 		// No answer, or one cut short: the SDK's text names the URL.
-		ce.Status, ce.Detail = 0, s.transportDetail(ctx, x)
+		ce.Status, ce.Detail = 0, overrides.TransportDetail(ctx, x.err, x.timedOut, fmt.Sprintf("%ds", reqTimeout(s.timeout)))
 		if se.Code == "ClientError.IOError" {
 			ce.Detail = "the answer was cut short: " + ce.Detail
 		}
@@ -159,23 +146,4 @@ func (s *Store) fail(ctx context.Context, action string, x *exchange, err error)
 		ce.Fault = se.Code == "InternalError" || strings.HasPrefix(se.Code, "InternalError.")
 	}
 	return ce
-}
-
-// transportDetail words a transport failure without the request's URL.
-func (s *Store) transportDetail(ctx context.Context, x *exchange) string {
-	err := x.err
-	var ne net.Error
-	switch {
-	case ctx.Err() != nil:
-		return "cancelled: the invocation's deadline came"
-	case x.timedOut, errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return fmt.Sprintf("no answer within %ds (timed out)", reqTimeout(s.timeout))
-	case err == nil:
-		return "transport error"
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return "transport error: " + err.Error()
 }

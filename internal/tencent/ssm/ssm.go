@@ -16,6 +16,7 @@ import (
 	tcssm "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/ssm/v20190923"
 
 	"github.com/sae-secret-rotator/rotator/dockercfg"
+	overrides "github.com/sae-secret-rotator/rotator/internal/endpoint"
 	"github.com/sae-secret-rotator/rotator/rotation/port"
 )
 
@@ -52,7 +53,7 @@ func (Kind) Open(env port.Env) (port.Store, error) {
 		return nil, fmt.Errorf("store ssm: set %s and %s (and %s for temporary keys): Tencent Cloud keys are read from these variables only",
 			EnvSecretID, EnvSecretKey, EnvSessionToken)
 	}
-	return &Store{ep: ep, id: id, key: key, token: env.Getenv(EnvSessionToken), timeout: env.APITimeout, transport: newTransport()}, nil
+	return &Store{ep: ep, id: id, key: key, token: env.Getenv(EnvSessionToken), timeout: env.APITimeout, transport: overrides.NewTransport()}, nil
 }
 
 // Ref is an SSM secret version of the configuration.
@@ -107,10 +108,12 @@ type Store struct {
 	transport      *http.Transport
 }
 
-// Quota implements port.Store. SSM allows 50 calls a second per API
-// (UpdateSecret's and GetSecretValue's pages); one lane paces reads and
-// writes together at 45, a margin for windows that do not line up with
-// SSM's and for other callers of the account.
+// Quota implements port.Store. SSM limits each API by itself: UpdateSecret
+// 50 calls a second (https://www.tencentcloud.com/document/product/1078/38642),
+// GetSecretValue 300 (https://www.tencentcloud.com/document/product/1078/38649).
+// One lane paces reads and writes together at 45, a chosen margin below the
+// lower of the two, for windows that do not line up with SSM's and for other
+// callers of the account.
 func (s *Store) Quota() port.Quota {
 	return port.Quota{Calls: 45, Per: time.Second}
 }
