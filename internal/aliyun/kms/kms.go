@@ -101,13 +101,14 @@ type Store struct {
 // and region by queries per second (https://www.alibabacloud.com/help/en/kms/key-management-service/product-overview/performance-data):
 // GetSecretValue's group, "query secret information and get secret value",
 // 450 a second; the page's other secret groups are lower (creating or
-// deleting a secret 10, listing secrets and their metadata 40), and the
-// versions of the page read do not say which group PutSecretValue is in.
-// 100 a second is therefore a chosen pace, below GetSecretValue's quota
-// and not a published figure; a throttle (Rejected.Throttling, HTTP 429,
-// the same page) slows the pacer.
+// deleting a secret 10, listing secrets and their metadata, low-frequency
+// reads and writes, 40), and the versions of the page read do not say which
+// group PutSecretValue is in. One pacer serves both calls, so it stays
+// under the lowest group a write could fall in: 10 a second (the pacer
+// sends 90% of it). A throttle (Rejected.Throttling, HTTP 429, the same
+// page) slows the pacer further.
 func (s *Store) Quota() port.Quota {
-	return port.Quota{Calls: 100, Per: time.Second}
+	return port.Quota{Calls: 10, Per: time.Second}
 }
 
 // CheckCredentials refuses an invocation without Alibaba Cloud credentials.
